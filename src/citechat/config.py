@@ -1,0 +1,45 @@
+"""Settings: defaults, overridable by environment variables and then by arguments."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# A source checkout keeps seeds/, index/ and prompts/ beside src/; an installed copy falls back to the
+# current directory.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+PROJECT_DIR = _CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+
+
+def _default_model() -> str:
+    return os.environ.get("CITECHAT_MODEL") or "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    docs_dir: Path = field(default_factory=lambda: Path(os.environ.get("CITECHAT_DOCS") or PROJECT_DIR / "seeds"))
+    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("CITECHAT_INDEX") or PROJECT_DIR / "index"))
+    prompts_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CITECHAT_PROMPTS") or PROJECT_DIR / "prompts")
+    )
+    model: str = field(default_factory=_default_model)
+    # all-MiniLM-L6-v2 reads at most 256 word pieces; ~1000 characters of English prose stays under that.
+    chunk_chars: int = 1000
+    overlap_chars: int = 150
+    max_file_mb: float = field(default_factory=lambda: float(os.environ.get("CITECHAT_MAX_FILE_MB") or 50))
+    llm: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_LLM") or None)
+
+    def with_overrides(self, **values) -> "Settings":
+        """Return a copy with every non-None value applied (paths given as str are converted)."""
+        clean = {k: v for k, v in values.items() if v is not None}
+        for key in ("docs_dir", "index_dir", "prompts_dir"):
+            if key in clean:
+                clean[key] = Path(clean[key])
+        return replace(self, **clean)
+
+
+def settings(**overrides) -> Settings:
+    return Settings().with_overrides(**overrides)

@@ -1,0 +1,106 @@
+"""Hybrid retrieval over one index snapshot: dense (FAISS), lexical (BM25) and their fusion."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .embeddings import Embedder
+from .store import Snapshot
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+# Reciprocal rank fusion constant (Cormack et al. use 60; smaller favours the top of each list).
+RRF_K = 60
+CANDIDATES = 50
+
+
+@dataclass
+class Passage:
+    text: str
+    source: str
+    title: str
+    start: int
+    end: int
+    page: int | None
+    score: float
+    ordinal: int
+    row: int  # position in the snapshot, unique per chunk
+
+
+def stem(token: str) -> str:
+    """A light English stemmer: enough to match plurals and simple verb forms."""
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", "")):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3 and not token.endswith("ss"):
+            return token[: -len(suffix)] + replacement
+    return token
+
+
+STOPWORDS = frozenset(
+    """a an and are as at be been but by did do does for from had has have he her his how i in is it its of on or
+    our she so than that the their them then there these they this to was we were what when where which who whom
+    why will with would you your about after before into over under also not no yes if can could should may might
+    said says say any all some more most other such only own same too very just did does doing""".split()
+)
+
+
+def tokenize(text: str) -> list[str]:
+    return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+
+
+class Retriever:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self._bm25 = None
+
+    @property
+    def bm25(self):
+        if self._bm25 is None:
+            import bm25s
+
+            model = bm25s.BM25()
+            corpus = [tokenize(f"{c.title}\n{c.text}" if c.ordinal else c.text) for c in self.snapshot.chunks]
+            if corpus:
+                model.index(corpus, show_progress=False)
+            self._bm25 = model
+        return self._bm25
+
+    def dense(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
+        if not self.snapshot.chunks:
+            return []
+        query = self.embedder.encode([question])
+        scores, rows = self.snapshot.vectors.search(query, min(n, len(self.snapshot.chunks)))
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+    def lexical(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
+        if not self.snapshot.chunks:
+            return []
+        model = self.bm25
+        tokens = [t for t in tokenize(question) if t in model.vocab_dict]
+        if not tokens:
+            return []
+        rows, scores = model.retrieve([tokens], k=min(n, len(self.snapshot.chunks)), show_progress=False, n_threads=1)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+
+    def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
+        """The k best passages for the question, best first. mode: "hybrid", "dense" or "lexical"."""
+        if mode == "dense":
+            ranked = self.dense(question, k)
+        elif mode == "lexical":
+            ranked = self.lexical(question, k)
+        else:
+            ranked = fuse([self.dense(question), self.lexical(question)])[:k]
+        return [self.passage(row, score) for row, score in ranked[:k]]
+
+    def passage(self, row: int, score: float) -> Passage:
+        c = self.snapshot.chunks[row]
+        return Passage(c.text, c.source, c.title, c.start, c.end, c.page, round(score, 6), c.ordinal, row)
+
+
+def fuse(rankings: list[list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of several rankings of rows."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (row, _) in enumerate(ranking):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(fused.items(), key=lambda item: -item[1])

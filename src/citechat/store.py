@@ -1,0 +1,269 @@
+"""The on-disk index: one SQLite database holding documents, chunks and their vectors, plus a FAISS file.
+
+SQLite is the single source of truth and every change is a transaction, so a crash or kill at any moment
+leaves a consistent index. `vectors.faiss` is derived from it: it carries the generation it was built from
+and a SHA-256 recorded in the database, and is rebuilt from the database whenever it does not match (stale,
+truncated or tampered). Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+
+DB_NAME = "chunks.sqlite"
+FAISS_NAME = "vectors.faiss"
+FORMAT_VERSION = 1
+CHUNKER_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, size INTEGER NOT NULL,
+    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, page INTEGER, text TEXT NOT NULL, vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
+"""
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems the user can fix; the message says how."""
+
+
+class IndexNotFound(IndexProblem):
+    pass
+
+
+class IndexMismatch(IndexProblem):
+    pass
+
+
+class IndexCorrupt(IndexProblem):
+    pass
+
+
+REBUILD_HINT = "Run `citechat index --rebuild` to rebuild it."
+
+
+def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
+    """What an index built with these settings records; dimension None leaves it unchecked."""
+    return {
+        "format_version": str(FORMAT_VERSION),
+        "model": settings.model,
+        "dimension": "" if dimension is None else str(dimension),
+        "chunk_chars": str(settings.chunk_chars),
+        "overlap_chars": str(settings.overlap_chars),
+        "chunker_version": str(CHUNKER_VERSION),
+    }
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
+    conn = connect(path)
+    conn.executescript(_SCHEMA)
+    with transaction(conn):
+        for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
+            conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+    return conn
+
+
+class transaction:
+    """`with transaction(conn):` runs the block in one IMMEDIATE transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta"))
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+
+
+def check_manifest(meta: dict[str, str], expected: dict[str, str], where: Path) -> None:
+    if meta.get("format_version") != expected["format_version"]:
+        raise IndexMismatch(f"The index in {where} was written by another version of citechat. {REBUILD_HINT}")
+    for key in ("model", "dimension", "chunk_chars", "overlap_chars", "chunker_version"):
+        if expected[key] and meta.get(key) != expected[key]:
+            raise IndexMismatch(
+                f"The index in {where} was built with {key}={meta.get(key)!r}, but the current setting is "
+                f"{expected[key]!r}. {REBUILD_HINT}"
+            )
+
+
+def bump_generation(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+# ---------------------------------------------------------------- snapshot
+
+
+@dataclass
+class ChunkRecord:
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    page: int | None
+    ordinal: int
+
+
+@dataclass
+class DocumentRecord:
+    source: str
+    title: str
+    n_chunks: int
+    size: int
+    indexed_at: float
+
+
+@dataclass
+class Snapshot:
+    """An immutable, fully loaded view of one generation of the index."""
+
+    index_dir: Path
+    meta: dict[str, str]
+    chunks: list[ChunkRecord]
+    documents: list[DocumentRecord]
+    vectors: object  # faiss.Index; row i is chunks[i]
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta.get("generation", 0))
+
+
+def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> Snapshot:
+    db_path = index_dir / DB_NAME
+    if not db_path.exists():
+        raise IndexNotFound(f"No index in {index_dir}. Run `citechat index` to build it.")
+    conn = connect(db_path)
+    try:
+        conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
+        meta = read_meta(conn)
+        if expected_manifest is not None:
+            check_manifest(meta, expected_manifest, index_dir)
+        try:
+            rows = conn.execute(
+                "SELECT id, source, title, text, start, end, page, ordinal FROM chunks ORDER BY id"
+            ).fetchall()
+            documents = [
+                DocumentRecord(*r)
+                for r in conn.execute("SELECT source, title, n_chunks, size, indexed_at FROM documents ORDER BY source")
+            ]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+        chunks = [ChunkRecord(*r[1:]) for r in rows]
+        vectors = _cached_faiss(index_dir, meta, len(rows))
+        if vectors is None:
+            vectors = _faiss_from_db(conn, int(meta["dimension"]))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return Snapshot(index_dir, meta, chunks, documents, vectors)
+
+
+def _cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
+    import faiss
+
+    path = index_dir / FAISS_NAME
+    stamp = meta.get("faiss_stamp", "")
+    if not stamp or not path.exists():
+        return None
+    generation, _, digest = stamp.partition(":")
+    if generation != meta.get("generation") or _sha256(path) != digest:
+        return None
+    index = faiss.read_index(str(path))
+    if index.ntotal != n_rows or index.d != int(meta["dimension"]):
+        return None
+    return index
+
+
+def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
+    import faiss
+
+    index = faiss.IndexFlatIP(dimension)
+    batch: list[np.ndarray] = []
+    for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id"):
+        vector = np.frombuffer(blob, dtype=np.float32)
+        if vector.shape[0] != dimension:
+            raise IndexCorrupt(f"A stored vector has the wrong size. {REBUILD_HINT}")
+        batch.append(vector)
+        if len(batch) == 4096:
+            index.add(np.stack(batch))
+            batch = []
+    if batch:
+        index.add(np.stack(batch))
+    return index
+
+
+def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
+    """Write vectors.faiss for the current generation atomically, then record its stamp."""
+    import faiss
+
+    conn.execute("BEGIN")
+    meta = read_meta(conn)
+    index = _faiss_from_db(conn, int(meta["dimension"]))
+    conn.execute("COMMIT")
+    path = index_dir / FAISS_NAME
+    tmp = path.with_suffix(".faiss.tmp")
+    faiss.write_index(index, str(tmp))
+    _fsync(tmp)
+    os.replace(tmp, path)
+    with transaction(conn):
+        set_meta(conn, "faiss_stamp", f"{meta['generation']}:{_sha256(path)}")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def describe(meta: dict[str, str]) -> str:
+    return json.dumps({k: meta[k] for k in sorted(meta) if k != "faiss_stamp"}, indent=2)

@@ -1,0 +1,206 @@
+"""Bring the index in line with a documents folder, embedding only what is new or changed."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import store
+from .config import Settings
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, load_document
+from .embeddings import Embedder
+
+# Documents are embedded and committed together once this many chunks are pending.
+BATCH_CHUNKS = 256
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0  # chunks in the index after the sync
+    documents: int = 0  # documents in the index after the sync
+    embedded: int = 0  # texts sent to the embedding model by this sync
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"index holds {self.documents} documents in {self.chunks} chunks "
+            f"({self.embedded} chunks embedded, {self.seconds:.1f}s)"
+        )
+
+
+class SyncBusy(store.IndexProblem):
+    pass
+
+
+@contextmanager
+def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
+    """Only one sync may write an index at a time; others wait (or are refused when wait=False)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise SyncBusy(f"Another sync is updating {index_dir}; try again when it has finished.") from None
+            notify(f"Another sync is updating {index_dir}; waiting for it to finish...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def embedding_text(chunk: Chunk) -> str:
+    # The title gives every chunk of a document the context of what the document is about.
+    if chunk.ordinal == 0 or chunk.text.startswith(chunk.title):
+        return chunk.text
+    return f"{chunk.title}\n{chunk.text}"
+
+
+def sync_index(
+    settings: Settings,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    progress: Progress | None = None,
+    notify: Callable[[str], None] = lambda message: None,
+    wait: bool = True,
+) -> SyncReport:
+    started = time.perf_counter()
+    embedder = embedder or Embedder(settings.model)
+    progress = progress or (lambda stage, done, total: None)
+    index_dir = settings.index_dir
+    report = SyncReport()
+    with sync_lock(index_dir, wait, notify):
+        db_path = index_dir / store.DB_NAME
+        # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
+        # previous index stays usable until the new one is complete.
+        target = index_dir / (store.DB_NAME + ".new") if rebuild and db_path.exists() else db_path
+        if target != db_path:
+            for leftover in index_dir.glob(store.DB_NAME + ".new*"):
+                leftover.unlink()
+        manifest = store.manifest_for(settings, embedder.dimension)
+        conn = store.create(target, manifest)
+        try:
+            store.check_manifest(store.read_meta(conn), manifest, index_dir)
+            before_embedded = embedder.texts_embedded
+            _apply_changes(conn, settings, embedder, report, progress, notify)
+            report.embedded = embedder.texts_embedded - before_embedded
+            with store.transaction(conn):
+                store.set_meta(conn, "last_sync", store.now())
+            report.documents, report.chunks = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
+            ).fetchone()
+            if target != db_path:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.close()
+                os.replace(target, db_path)
+                for suffix in ("-wal", "-shm"):
+                    Path(str(db_path) + suffix).unlink(missing_ok=True)
+                conn = store.connect(db_path)
+            store.write_faiss_cache(index_dir, conn)
+        finally:
+            conn.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify) -> None:
+    files, skipped = find_files(settings.docs_dir)
+    for item in skipped:
+        _skip(report, notify, item)
+    known = dict(conn.execute("SELECT source, hash FROM documents"))
+    present = {source for source, _ in files}
+
+    gone = sorted(set(known) - present)
+    if gone:
+        with store.transaction(conn):
+            for source in gone:
+                _delete(conn, source)
+            store.bump_generation(conn)
+        report.removed.extend(gone)
+
+    max_bytes = settings.max_file_mb * 1024 * 1024
+    pending: list[tuple[str, str, int, str, list[Chunk]]] = []  # (source, hash, size, title, chunks)
+    pending_chunks = 0
+    for done, (source, path) in enumerate(files, start=1):
+        progress("reading", done, len(files))
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise UnreadableFile(
+                    f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
+                )
+            digest = file_hash(path)
+            if known.get(source) == digest:
+                report.unchanged.append(source)
+                continue
+            doc = load_document(path, source)
+        except (UnreadableFile, OSError) as exc:
+            _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
+            if source in known:  # its indexed content is stale now
+                with store.transaction(conn):
+                    _delete(conn, source)
+                    store.bump_generation(conn)
+            continue
+        chunks = chunk_document(doc, settings.chunk_chars, settings.overlap_chars)
+        (report.updated if source in known else report.added).append(source)
+        pending.append((source, digest, size, doc.title, chunks))
+        pending_chunks += len(chunks)
+        if pending_chunks >= BATCH_CHUNKS:
+            _commit(conn, embedder, pending, progress)
+            pending, pending_chunks = [], 0
+    if pending:
+        _commit(conn, embedder, pending, progress)
+
+
+def _skip(report: SyncReport, notify, item: Skipped) -> None:
+    report.skipped.append(item)
+    notify(f"skipped {item.source}: {item.reason}")
+
+
+def _delete(conn, source: str) -> None:
+    conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
+    conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+
+def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
+    """Embed the pending documents' chunks and store them in one transaction."""
+    texts = [embedding_text(c) for _, _, _, _, chunks in pending for c in chunks]
+    vectors = []
+    step = 512
+    for i in range(0, len(texts), step):
+        progress("embedding", i, len(texts))
+        vectors.extend(embedder.encode(texts[i : i + step]))
+    progress("embedding", len(texts), len(texts))
+    rows = iter(vectors)
+    with store.transaction(conn):
+        for source, digest, size, title, chunks in pending:
+            _delete(conn, source)
+            conn.executemany(
+                "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector) VALUES (?,?,?,?,?,?,?,?)",
+                [(c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks],
+            )
+            conn.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", (source, digest, title, size, len(chunks), time.time())
+            )
+        store.bump_generation(conn)
