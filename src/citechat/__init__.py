@@ -16,7 +16,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "build_index": "citechat.bot",
     "open_index": "citechat.bot",
+    "answer": "citechat.bot",
     "Bot": "citechat.bot",
+    "Answer": "citechat.answer",
+    "Source": "citechat.answer",
     "Passage": "citechat.retrieval",
     "SyncReport": "citechat.sync",
     "Settings": "citechat.config",

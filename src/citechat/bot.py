@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from pathlib import Path
+from typing import Iterator
 
 from . import store
+from .answer import Answer
+from .chat import History, clean_question, condense
 from .config import Settings, settings as make_settings
 from .embeddings import Embedder
+from .extractive import ExtractiveAnswerer
 from .retrieval import Passage, Retriever
 from .sync import Progress, SyncReport, sync_index
 
@@ -62,6 +68,33 @@ class Bot:
         """The k passages that best match the question, best first."""
         return self.retriever.search(question, k=k, mode=mode)
 
+    def answer(self, question: str, history: History | None = None, k: int = 5) -> Answer:
+        """Answer from the documents, citing each statement; `refused` is set when they do not answer it."""
+        result = None
+        for piece in self.stream(question, history, k=k):
+            if isinstance(piece, Answer):
+                result = piece
+        assert result is not None
+        return result
+
+    def stream(self, question: str, history: History | None = None, k: int = 5) -> Iterator[str | Answer]:
+        """Yield the answer text as it is produced, then the final Answer."""
+        started = time.perf_counter()
+        cleaned = clean_question(question)
+        if not re.search(r"\w", cleaned):
+            result = Answer(question=question, text="Please type a question about your documents.", refused=True)
+        else:
+            retriever = self.retriever  # one generation of the index for the whole answer
+            standalone = condense(cleaned, history)
+            passages = retriever.search(standalone, k=k)
+            result = ExtractiveAnswerer(retriever).answer(standalone, passages)
+            result.standalone_question = standalone
+            result.question = question
+        for piece in re.split(r"(?<=\]) ", result.text):
+            yield piece if piece is result.text else piece + " "
+        result.seconds = round(time.perf_counter() - started, 4)
+        yield result
+
 
 def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None = None, **overrides) -> Bot:
     """Open a built index (default: the project's index/ for seeds/, or $CITECHAT_INDEX)."""
@@ -77,3 +110,18 @@ def build_index(
 ) -> SyncReport:
     """Synchronise the index in index_dir with the documents in docs_dir; returns what changed."""
     return sync_index(make_settings(index_dir=index_dir, docs_dir=docs_dir, **overrides), rebuild=rebuild, progress=progress)
+
+
+def answer(question: str, history: History | None = None) -> Answer:
+    """Answer a question from the default index."""
+    return _default_bot().answer(question, history)
+
+
+_default: Bot | None = None
+
+
+def _default_bot() -> Bot:
+    global _default
+    if _default is None:
+        _default = open_index()
+    return _default

@@ -71,6 +71,15 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .ui import launch
+
+    settings = make_settings(docs_dir=args.docs, index_dir=args.index)
+    auth = args.auth or os.environ.get("CITECHAT_AUTH")
+    launch(settings, host=args.host, port=args.port, auth=auth, insecure=args.insecure)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citechat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show the index settings and its documents")
     common(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("serve", help="open the chat window in the browser")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", help="user:password required to use the app (or $CITECHAT_AUTH)")
+    p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without --auth")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 from dataclasses import dataclass
 
 from .embeddings import Embedder
@@ -52,18 +54,37 @@ class Retriever:
         self.snapshot = snapshot
         self.embedder = embedder
         self._bm25 = None
+        self._df: dict[str, int] = {}
+        self._bm25_lock = threading.Lock()
 
     @property
     def bm25(self):
-        if self._bm25 is None:
-            import bm25s
-
-            model = bm25s.BM25()
-            corpus = [tokenize(f"{c.title}\n{c.text}" if c.ordinal else c.text) for c in self.snapshot.chunks]
-            if corpus:
-                model.index(corpus, show_progress=False)
-            self._bm25 = model
+        with self._bm25_lock:
+            if self._bm25 is None:
+                self._bm25 = self._build_bm25()
         return self._bm25
+
+    def _build_bm25(self):
+        import bm25s
+
+        model = bm25s.BM25()
+        corpus = [tokenize(f"{c.title}\n{c.text}" if c.ordinal else c.text) for c in self.snapshot.chunks]
+        for tokens in corpus:
+            for token in set(tokens):
+                self._df[token] = self._df.get(token, 0) + 1
+        if corpus:
+            model.index(corpus, show_progress=False)
+        return model
+
+    def document_frequency(self, token: str) -> int:
+        """In how many chunks the (tokenized) term occurs."""
+        self.bm25
+        return self._df.get(token, 0)
+
+    def idf(self, token: str) -> float:
+        n = len(self.snapshot.chunks)
+        df = self.document_frequency(token)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def dense(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
         if not self.snapshot.chunks:

@@ -72,17 +72,25 @@ def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
 
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    except sqlite3.DatabaseError as exc:  # not a database at all: the first statement is where it shows
+        conn.close()
+        raise IndexCorrupt(f"The index database {path} is unreadable ({exc}). {REBUILD_HINT}") from exc
     return conn
 
 
 def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
     conn = connect(path)
-    conn.executescript(_SCHEMA)
-    with transaction(conn):
-        for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
-            conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+    try:
+        conn.executescript(_SCHEMA)
+        with transaction(conn):
+            for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
+                conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise IndexCorrupt(f"The index database {path} is unreadable ({exc}). {REBUILD_HINT}") from exc
     return conn
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ def sync_index(
     progress = progress or (lambda stage, done, total: None)
     index_dir = settings.index_dir
     report = SyncReport()
+    if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
+        raise FileNotFoundError(f"Documents folder not found: {settings.docs_dir}. Create it or pass --docs DIR.")
     with sync_lock(index_dir, wait, notify):
         db_path = index_dir / store.DB_NAME
         # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
@@ -118,6 +121,8 @@ def sync_index(
                     Path(str(db_path) + suffix).unlink(missing_ok=True)
                 conn = store.connect(db_path)
             store.write_faiss_cache(index_dir, conn)
+        except sqlite3.DatabaseError as exc:  # a damaged database: say how to recover instead of crashing
+            raise store.IndexCorrupt(f"The index database is unreadable ({exc}). {store.REBUILD_HINT}") from exc
         finally:
             conn.close()
     report.seconds = time.perf_counter() - started
