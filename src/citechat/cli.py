@@ -53,9 +53,45 @@ def cmd_ask(args) -> int:
     from .bot import open_index
 
     bot = open_index(args.index, args.docs)
-    for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
-        where = f"page {p.page}" if p.page else f"chars {p.start}-{p.end}"
-        print(f"[{n}] {p.title} ({p.source}, {where}, score {p.score:.3f})\n    {p.text}\n")
+    if args.passages:
+        for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
+            print(f"[{n}] {p.title} ({p.source}, {_where(p.page, p.start, p.end)}, score {p.score:.3f})\n    {p.text}\n")
+        return 0
+    a = bot.answer(args.question, k=args.k)
+    print(a.text)
+    if a.sources or a.related:
+        print("\nSources:" if a.sources else "\nPossibly related:")
+    for s in a.sources or a.related:
+        print(f"[{s.n}] {s.title} ({s.source}, {_where(s.page, s.start, s.end)})\n    {s.text}")
+    for sentence in a.unsupported:
+        print(f"(unsupported by its cited passage: {sentence})")
+    return 0
+
+
+def _where(page: int | None, start: int, end: int) -> str:
+    return f"page {page}, chars {start}-{end}" if page else f"chars {start}-{end}"
+
+
+def cmd_eval(args) -> int:
+    import hashlib
+    from pathlib import Path
+
+    from .bot import Bot
+    from .eval import evaluate, load_questions
+    from .sync import sync_index
+
+    dataset = Path(args.dataset).resolve()
+    questions = load_questions(dataset)
+    key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
+    index = args.index or Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval" / f"{dataset.name}-{key}"
+    settings = make_settings(docs_dir=args.docs or dataset / "corpus", index_dir=index)
+    show, close = _progress_printer()
+    try:
+        sync_index(settings, progress=show)
+        report = evaluate(Bot(settings), questions, k=args.k, progress=lambda i, n: show("questions", i, n))
+    finally:
+        close()
+    print(report.to_json() if args.json else report.table())
     return 0
 
 
@@ -97,7 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("question")
     p.add_argument("-k", type=int, default=5, help="passages to retrieve")
+    p.add_argument("--passages", action="store_true", help="print the retrieved passages instead of an answer")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a QA data set")
+    p.add_argument("dataset", help="folder with questions.jsonl and corpus/")
+    p.add_argument("--docs", help="documents to index (default: DATASET/corpus)")
+    p.add_argument("--index", help="index folder (default: a cache folder per data set)")
+    p.add_argument("--k", type=int, default=5, help="k for hit@k")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("status", help="show the index settings and its documents")
     common(p)

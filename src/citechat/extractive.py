@@ -13,12 +13,15 @@ from .text import sentence_spans
 
 MAX_SENTENCES = 4
 # Below these the best sentence is not taken as an answer (tuned on the development sets; see bench/).
-MIN_SUPPORT = 0.42
-MIN_FOCUS_COVERAGE = 0.5
+MIN_SUPPORT = 0.3
+CONFIDENT_SUPPORT = 0.45
+MIN_FOCUS_COVERAGE = 0.2
 
+# "What did X say?", "How did X react?", "What is X's view on ...?": the question asks for someone's words.
 _SPEECH_QUESTION = re.compile(
-    r"\b(say|said|says|tell|told|write|wrote|think|thinks|thought|claim|claimed|comment|comments|statement|"
-    r"quote|quoted|argue|argued|react|respond|responded|view|views|opinion|position|message)\b", re.I)
+    r"^\s*(what|how)\b.*\b(say|said|says|tell|told|write|wrote|think|thinks|thought|claim|claimed|comment|"
+    r"commented|argue|argued|react|reacted|respond|responded|feel|feels|view|views|opinion|position|stance|"
+    r"reaction|response)\b", re.I)
 _SPEECH = re.compile(
     r"[“”\"]|\b(said|says|saying|wrote|writes|told|tells|stated|argued|added|according to|described|called for|"
     r"criticized|criticised|urged|warned|noted|concluded|expressed|hopes|believes)\b", re.I)
@@ -36,7 +39,8 @@ _NAME = re.compile(r"\b[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*)*")
 _PRONOUN = re.compile(r"\b(he|she|his|her|him|they|their|it|its)\b", re.I)
 _QUESTION_WORDS = {"What", "Who", "Whom", "Whose", "When", "Where", "Why", "How", "Which", "Did", "Does", "Do", "Is",
                    "Are", "Was", "Were", "Has", "Have", "Can", "Could", "Should", "Would", "Will", "The", "A", "An",
-                   "In", "On", "According", "Considering", "I"}
+                   "In", "On", "According", "Considering", "I", "Tell", "Show", "Give", "List", "Describe", "Explain",
+                   "Summarize", "Summarise", "Name", "Find", "Please", "Compare", "Me", "Us", "About"}
 
 
 @dataclass
@@ -58,7 +62,7 @@ def question_entities(question: str) -> list[str]:
     for m in _NAME.finditer(question):
         words = [w for w in m.group(0).split() if w.strip(".'’") not in _QUESTION_WORDS]
         if words:
-            names.append(" ".join(words).rstrip("?.!,'’s"))
+            names.append(re.sub(r"(['’]s?)?[?.!,:;]*$", "", " ".join(words)))
     return [n for n in names if len(n) > 1]
 
 
@@ -72,7 +76,7 @@ class ExtractiveAnswerer:
             return refusal(question, passages)
         self._score(question, candidates)
         best = max(candidates, key=lambda c: c.score)
-        if not self._answers(question, best, candidates):
+        if not self._answers(question, best, passages):
             return refusal(question, passages)
         chosen = self._select(question, candidates, best)
         return compose(question, chosen)
@@ -143,25 +147,22 @@ class ExtractiveAnswerer:
             return bool(entity_tokens & before)
         return False
 
-    def _answers(self, question: str, best: Candidate, candidates: list[Candidate]) -> bool:
-        """Is there an answer at all? The best sentence must be close to the question, and the question's
-        focus words (its content words other than names) must be found in what would be cited."""
-        if best.support < MIN_SUPPORT and best.score < MIN_SUPPORT + 0.1:
-            return False
-        entities = question_entities(question)
-        entity_tokens = {t for e in entities for t in tokenize(e)}
-        # A name the indexed documents never mention cannot be answered about.
+    def _answers(self, question: str, best: Candidate, passages: list[Passage]) -> bool:
+        """Is there an answer at all? Every name in the question must occur in the indexed documents, and the
+        best sentence must be close to the question, with the question's other content words found in the
+        retrieved passages (thresholds tuned on the development sets; see bench/README.md)."""
+        entity_tokens = {t for e in question_entities(question) for t in tokenize(e)}
         if any(self.retriever.document_frequency(t) == 0 for t in entity_tokens):
             return False
-        focus = [t for t in set(tokenize(question)) - entity_tokens]
-        if not focus:
+        if best.support >= CONFIDENT_SUPPORT:
             return True
-        context = set(tokenize(" ".join(c.text for c in sorted(candidates, key=lambda c: -c.score)[:3])))
+        focus = set(tokenize(question)) - entity_tokens
+        if not focus:
+            return best.support >= MIN_SUPPORT
+        context = set(tokenize(" ".join(f"{p.title} {p.text}" for p in passages)))
         weights = {t: self.retriever.idf(t) for t in focus}
         covered = sum(w for t, w in weights.items() if t in context) / (sum(weights.values()) or 1.0)
-        # A sentence naming everything the question names may answer it in other words ("launch" for "start").
-        names_all = bool(entity_tokens) and entity_tokens <= set(tokenize(best.text)) and best.support >= 0.45
-        return covered >= MIN_FOCUS_COVERAGE or best.support >= 0.6 or names_all
+        return best.support >= MIN_SUPPORT and covered >= MIN_FOCUS_COVERAGE
 
     def _select(self, question: str, candidates: list[Candidate], best: Candidate) -> list[Candidate]:
         ranked = sorted(candidates, key=lambda c: -c.score)
