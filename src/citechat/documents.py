@@ -207,6 +207,8 @@ class _VisibleText(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag == "title":
             self.in_title = True
+        elif tag == "body":  # </head> is optional in HTML: the body is always visible
+            self.hidden_depth = 0
         elif tag in self.HIDDEN:
             self.hidden_depth += 1
         elif tag in self.BLOCKS:

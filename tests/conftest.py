@@ -1,0 +1,213 @@
+"""Shared fixtures: a small real document collection written into tmp_path, the real embedding model
+(loaded once per test session) and helpers to run the real CLI.
+
+Every test runs with the CITECHAT_* variables that choose folders and the model removed from the
+environment, so a developer's own settings can never make a test read or overwrite their index.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The model must come from the installed package; never try the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+MODEL = "all-MiniLM-L6-v2"
+ISOLATED_VARIABLES = ("CITECHAT_DOCS", "CITECHAT_INDEX", "CITECHAT_MODEL", "CITECHAT_MAX_FILE_MB")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment():
+    # Session-scoped so that it also covers the session fixtures below (they are set up before any
+    # function-scoped fixture). Tests may still monkeypatch.setenv these names; the change is undone after.
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ISOLATED_VARIABLES:
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 embedder, loaded once. citechat caches the model per process, so every
+    Embedder, Bot and build_index in this session reuses it."""
+    from citechat.embeddings import Embedder
+
+    e = Embedder(MODEL)
+    e.model  # load now, so that the first test does not pay for it inside its own timing
+    return e
+
+
+# ---------------------------------------------------------------- the collection
+
+# Each file carries facts found nowhere else, so a question can only be answered from one file.
+NOTES_PARAGRAPHS = [
+    "Grey Point Lighthouse Notes",
+    "The lighthouse on Grey Point was built in 1874 from granite quarried on the island itself. "
+    "Its tower is thirty-one metres tall and painted with red and white bands.",
+    "For its first fifty years the lamp burned whale oil. The keeper, Tomás Ørsted, climbed the 148 steps "
+    "four times each night to trim the wicks — a job he did for twenty-two years.",
+    "In 1931 the lamp was converted to electricity, and a diesel generator was installed in the stone shed "
+    "beside the tower. The beam can now be seen from forty kilometres away on a clear night.",
+    "The keeper's cottage became a small museum in 1998. Visitors can see the original brass lens, "
+    "the logbooks from the great storm of 1953, and a collection of ship's bells.",
+    "Seabirds nest on the cliffs below the tower every spring. Puffins arrive in April and leave in August; "
+    "the museum closes the cliff path while the chicks are fledging.",
+    "A fog horn was added in 1902 after the schooner Margaret Hale ran aground on the reef. "
+    "It sounded two long blasts every minute whenever visibility fell below one nautical mile.",
+]
+
+SOURDOUGH_MD = """# Sourdough Starter Guide
+
+A healthy starter needs only flour, water and patience.
+
+## Feeding
+
+Feed the starter twice a day with equal weights of rye flour and lukewarm water.
+Discard all but fifty grams before each feeding, so the jar never overflows.
+
+## Signs of health
+
+A ripe starter doubles in volume within six hours and smells pleasantly sour, like yoghurt.
+If a grey liquid called hooch forms on top, the starter is hungry: stir it in and feed it sooner.
+"""
+
+FERRY_HTML = """<!DOCTYPE html>
+<html>
+<head>
+  <meta charset="utf-8">
+  <title>Kessel Island Ferry Timetable</title>
+  <style>body { color: plumcolor; } .hidden-css-marker { display: none; }</style>
+  <script>var secretToken = "XYZZY-SCRIPT-MARKER"; document.write("<p>not text</p>");</script>
+</head>
+<body>
+  <h1>Ferry services</h1>
+  <p>The ferry to Kessel Island departs from Pier&nbsp;9 at 6:15 every morning and returns at 18:40.</p>
+  <p>Bicycles travel free of charge, but cars must be booked at least two days in advance.</p>
+  <script>console.log("ANOTHER-SCRIPT-MARKER");</script>
+  <p>Fish &amp; chips are sold on board during the crossing, which takes fifty minutes.</p>
+</body>
+</html>
+"""
+
+PDF_PAGE_1 = (
+    "The apple orchard in Valdoria produced forty-two tonnes of fruit in 2021. "
+    "Farmers there prune the trees every March, before the buds open."
+)
+PDF_PAGE_2 = (
+    "The copper mine near Brastow closed in 1987 after a flood filled the lower tunnels. "
+    "Two hundred miners lost their jobs when the pumps failed."
+)
+
+DOCX_PARAGRAPHS = [
+    "Elm Street Council Minutes",
+    "The town council voted seven to two to build a new public library on Elm Street.",
+    "Construction is expected to begin next spring and to cost 3.4 million euros.",
+]
+
+# (question, source that answers it, a phrase of the answering passage, page or None)
+QUESTIONS = [
+    ("When did the Grey Point light switch to electric power?", "notes.txt", "converted to electricity", None),
+    ("How often should I feed my sourdough starter?", "guide.md", "twice a day", None),
+    ("What time does the boat to Kessel leave in the morning?", "ferry.html", "6:15", None),
+    ("Why did the Brastow mine shut down?", "report.pdf", "flood filled the lower tunnels", 2),
+    ("How much fruit did the Valdoria orchard harvest?", "report.pdf", "forty-two tonnes", 1),
+    ("What did the council decide about a library?", "minutes.docx", "new public library", None),
+]
+
+TEXT_SOURCES = ("notes.txt", "guide.md")
+
+
+def write_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    if title:
+        pdf.set_title(title)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
+
+
+def write_docx(path: Path, paragraphs: list[str], title: str | None = None) -> Path:
+    import docx
+
+    document = docx.Document()
+    if title:
+        document.core_properties.title = title
+    document.add_heading(paragraphs[0], level=1)
+    for text in paragraphs[1:]:
+        document.add_paragraph(text)
+    document.save(str(path))
+    return path
+
+
+def write_collection(folder: Path) -> Path:
+    """Write the five-format collection used throughout the tests; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # CRLF line endings and non-ASCII letters: offsets must still be exact character offsets.
+    (folder / "notes.txt").write_bytes("\r\n\r\n".join(NOTES_PARAGRAPHS).encode("utf-8") + b"\r\n")
+    (folder / "guide.md").write_text(SOURDOUGH_MD, encoding="utf-8", newline="")
+    (folder / "ferry.html").write_text(FERRY_HTML, encoding="utf-8")
+    write_pdf(folder / "report.pdf", [PDF_PAGE_1, PDF_PAGE_2], title="Regional Industry Report")
+    write_docx(folder / "minutes.docx", DOCX_PARAGRAPHS)
+    return folder
+
+
+COLLECTION_SOURCES = sorted(["notes.txt", "guide.md", "ferry.html", "report.pdf", "minutes.docx"])
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    """A fresh, writable copy of the collection for tests that change it."""
+    return write_collection(tmp_path / "docs")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, embedder):
+    """(docs_dir, index_dir, report) of the collection indexed once per session. Read-only: do not modify."""
+    import citechat
+
+    root = tmp_path_factory.mktemp("built")
+    docs_dir = write_collection(root / "docs")
+    report = citechat.build_index(docs_dir, root / "index")
+    return docs_dir, root / "index", report
+
+
+@pytest.fixture(scope="session")
+def built_bot(built):
+    import citechat
+
+    return citechat.open_index(built[1])
+
+
+# ---------------------------------------------------------------- running the command line
+
+
+def citechat_command() -> list[str]:
+    """The installed `citechat` console script of this virtualenv (or the module, if it is missing)."""
+    script = Path(sys.executable).with_name("citechat")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "citechat.cli"]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_VARIABLES}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 180, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*citechat_command(), *args], capture_output=True, text=True, timeout=timeout, env=subprocess_env(**extra_env)
+    )

@@ -1,0 +1,509 @@
+"""The index end to end: real files, the real embedding model, real FAISS and SQLite, real crashes."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import citechat
+from citechat import store
+from citechat.config import settings
+from citechat.sync import SyncBusy, sync_index, sync_lock
+from conftest import (
+    COLLECTION_SOURCES,
+    QUESTIONS,
+    TEXT_SOURCES,
+    citechat_command,
+    subprocess_env,
+    write_collection,
+)
+
+LIGHTHOUSE_Q = QUESTIONS[0][0]
+
+
+def file_text(path: Path) -> str:
+    return open(path, encoding="utf-8", newline="").read()
+
+
+def chunks_of(bot, source: str):
+    return [c for c in bot.snapshot.chunks if c.source == source]
+
+
+def copy_index(index_dir: Path, to: Path) -> Path:
+    shutil.copytree(index_dir, to, ignore=shutil.ignore_patterns(".lock"))
+    return to
+
+
+def layout(bot) -> list[tuple]:
+    """Everything that identifies the chunks of an index, in a stable order."""
+    return sorted((c.source, c.ordinal, c.start, c.end, c.page, c.text) for c in bot.snapshot.chunks)
+
+
+def assert_consistent(bot) -> None:
+    """No chunk lost or doubled: per-document counts add up and (source, ordinal) is unique."""
+    chunks = bot.snapshot.chunks
+    assert len({(c.source, c.ordinal) for c in chunks}) == len(chunks)
+    per_source = Counter(c.source for c in chunks)
+    assert {d.source: d.n_chunks for d in bot.documents} == dict(per_source)
+    for source, n in per_source.items():
+        assert sorted(c.ordinal for c in chunks if c.source == source) == list(range(n))
+
+
+# ---------------------------------------------------------------- a fresh build
+
+
+def test_build_reports_every_document(built, built_bot):
+    _, _, report = built
+    assert report.added == COLLECTION_SOURCES
+    assert report.updated == report.removed == report.unchanged == report.skipped == []
+    assert report.documents == len(COLLECTION_SOURCES) == built_bot.n_documents
+    assert report.chunks == built_bot.n_chunks
+    assert report.embedded == report.chunks  # every chunk embedded exactly once
+    assert len(chunks_of(built_bot, "notes.txt")) >= 2  # the long file really is split
+    assert_consistent(built_bot)
+
+
+@pytest.mark.parametrize("question, source, phrase, page", QUESTIONS, ids=[q[1] + ":" + q[2] for q in QUESTIONS])
+def test_paraphrased_question_finds_the_right_passage(built_bot, question, source, phrase, page):
+    passages = built_bot.retrieve(question, k=3)
+    assert passages, "no passage retrieved"
+    assert passages[0].source == source, [(p.source, p.text[:60]) for p in passages]
+    hits = [p for p in passages if p.source == source and phrase in p.text]
+    assert hits, f"no top-3 passage from {source} contains {phrase!r}"
+    assert hits[0].page == page
+    scores = [p.score for p in passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_text_passages_point_at_the_exact_characters_of_the_file(built, built_bot):
+    docs_dir = built[0]
+    checked = 0
+    for source in TEXT_SOURCES:
+        content = file_text(docs_dir / source)
+        for c in chunks_of(built_bot, source):
+            assert content[c.start : c.end] == c.text
+            checked += 1
+    for question in (QUESTIONS[0][0], QUESTIONS[1][0]):
+        for p in built_bot.retrieve(question, k=built_bot.n_chunks):
+            if p.source in TEXT_SOURCES:
+                assert file_text(docs_dir / p.source)[p.start : p.end] == p.text
+                checked += 1
+    assert checked > len(TEXT_SOURCES)
+
+
+def test_titles_come_from_each_format(built_bot):
+    titles = {d.source: d.title for d in built_bot.documents}
+    assert titles == {
+        "notes.txt": "Grey Point Lighthouse Notes",
+        "guide.md": "Sourdough Starter Guide",
+        "ferry.html": "Kessel Island Ferry Timetable",
+        "report.pdf": "Regional Industry Report",
+        "minutes.docx": "Elm Street Council Minutes",
+    }
+    for p in built_bot.retrieve("ferry timetable and lighthouse history", k=10):
+        assert p.title == titles[p.source]
+
+
+def test_pdf_passages_carry_page_numbers(built_bot):
+    pages = {c.page for c in chunks_of(built_bot, "report.pdf")}
+    assert pages == {1, 2}
+    assert all(c.page is None for c in built_bot.snapshot.chunks if c.source != "report.pdf")
+    for c in chunks_of(built_bot, "report.pdf"):
+        assert ("Brastow" in c.text) == (c.page == 2)
+        assert ("Valdoria" in c.text) == (c.page == 1)
+
+
+def test_html_scripts_and_styles_are_not_indexed(built_bot):
+    for c in built_bot.snapshot.chunks:
+        for marker in ("XYZZY", "SCRIPT-MARKER", "secretToken", "plumcolor", "document.write", "<p>"):
+            assert marker not in c.text
+    for p in built_bot.retrieve("XYZZY-SCRIPT-MARKER secretToken plumcolor", k=10):
+        assert "XYZZY" not in p.text
+
+
+# ---------------------------------------------------------------- incremental sync
+
+
+def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder):
+    index = tmp_path / "index"
+    s = settings(docs_dir=docs, index_dir=index)
+    stages = []
+    first = sync_index(s, embedder=embedder, progress=lambda stage, done, total: stages.append(stage))
+    assert {"reading", "embedding"} <= set(stages)
+    assert first.embedded == first.chunks > 0
+
+    # Nothing changed (a touched file has the same content): nothing is embedded.
+    os.utime(docs / "guide.md", (time.time() + 10, time.time() + 10))
+    second = sync_index(s, embedder=embedder)
+    assert second.embedded == 0
+    assert second.unchanged == COLLECTION_SOURCES
+    assert second.added == second.updated == second.removed == second.skipped == []
+    assert (second.chunks, second.documents) == (first.chunks, first.documents)
+
+    bot = citechat.open_index(index, docs)
+    before = layout(bot)
+
+    # Add one file: only its chunks are embedded.
+    (docs / "extra").mkdir()
+    (docs / "extra" / "beekeeping.md").write_text(
+        "# Beekeeping Diary\n\nOur three hives produced eleven kilograms of heather honey this August.\n\n"
+        + "The queen in the second hive was replaced in June after the colony swarmed twice. " * 12,
+        encoding="utf-8",
+    )
+    third = sync_index(s, embedder=embedder)
+    assert third.added == ["extra/beekeeping.md"]
+    assert third.updated == third.removed == []
+    assert len(third.unchanged) == len(COLLECTION_SOURCES)
+
+    assert bot.n_chunks == first.chunks  # an open bot keeps serving its generation until reloaded
+    bot.reload()
+    new_chunks = chunks_of(bot, "extra/beekeeping.md")
+    assert len(new_chunks) >= 2
+    assert third.embedded == len(new_chunks)
+    assert third.chunks == first.chunks + len(new_chunks) == bot.n_chunks
+    assert {d.source: d.n_chunks for d in bot.documents}["extra/beekeeping.md"] == len(new_chunks)
+    assert [row for row in layout(bot) if row[0] != "extra/beekeeping.md"] == before
+    top = bot.retrieve("How much honey did the hives make?", k=3)
+    assert top[0].source == "extra/beekeeping.md" and "eleven kilograms" in top[0].text
+
+    # Change one file: the old text is gone from every passage, the new text is found.
+    old_sentence = "For its first fifty years the lamp burned whale oil."
+    notes = (docs / "notes.txt").read_bytes()
+    assert old_sentence.encode() in notes
+    (docs / "notes.txt").write_bytes(
+        notes.replace(old_sentence.encode(), b"Since 2019 the lamp has been powered by solar panels on the gallery roof.")
+    )
+    fourth = sync_index(s, embedder=embedder)
+    assert fourth.updated == ["notes.txt"] and fourth.added == fourth.removed == []
+    bot.reload()
+    assert fourth.embedded == len(chunks_of(bot, "notes.txt"))
+    assert not any("whale oil" in c.text for c in bot.snapshot.chunks)
+    for p in bot.retrieve("What fuel did the lighthouse lamp burn in its early years? whale oil", k=bot.n_chunks):
+        assert "whale oil" not in p.text
+    top = bot.retrieve("What powers the lighthouse lamp today?", k=3)
+    assert any(p.source == "notes.txt" and "solar panels" in p.text for p in top)
+    content = file_text(docs / "notes.txt")
+    for c in chunks_of(bot, "notes.txt"):
+        assert content[c.start : c.end] == c.text  # offsets refer to the new version
+    assert_consistent(bot)
+
+    # Delete one file through the bot: its chunks are gone and the bot serves the new generation at once.
+    n_docs, n_chunks = bot.n_documents, bot.n_chunks
+    guide_chunks = len(chunks_of(bot, "guide.md"))
+    (docs / "guide.md").unlink()
+    fifth = bot.sync()
+    assert fifth.removed == ["guide.md"] and fifth.embedded == 0
+    assert bot.n_documents == n_docs - 1 == fifth.documents
+    assert bot.n_chunks == n_chunks - guide_chunks == fifth.chunks
+    assert "guide.md" not in {d.source for d in bot.documents}
+    assert not chunks_of(bot, "guide.md")
+    assert all(p.source != "guide.md" for p in bot.retrieve("How often should I feed my sourdough starter?", k=10))
+    assert_consistent(bot)
+
+    # A renamed file is removed under its old name and added under the new one.
+    (docs / "minutes.docx").rename(docs / "council.docx")
+    sixth = bot.sync()
+    assert sixth.removed == ["minutes.docx"] and sixth.added == ["council.docx"]
+    assert sixth.embedded == len(chunks_of(bot, "council.docx"))
+
+
+def test_a_sync_never_runs_twice_at_once(docs, tmp_path):
+    s = settings(docs_dir=docs, index_dir=tmp_path / "index")
+    with sync_lock(s.index_dir, wait=False, notify=print):
+        with pytest.raises(SyncBusy, match="Another sync"):
+            sync_index(s, wait=False)
+    assert not (s.index_dir / store.DB_NAME).exists()
+
+
+# ---------------------------------------------------------------- bad files among good ones
+
+LATIN_TEXT = "Café Müller on the Rue Saint-Honoré serves crème brûlée every Sunday; a slice costs 4 €.\n"
+
+
+def test_bad_files_are_skipped_once_each_and_good_ones_indexed(docs, tmp_path):
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "binary.txt").write_bytes(bytes(range(256)) * 16)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ngarbage\n")
+    (docs / "data.xyz").write_text("a format nobody reads", encoding="utf-8")
+    (docs / "junk.docx").write_bytes(os.urandom(2048))
+    (docs / "latin.txt").write_bytes(LATIN_TEXT.encode("cp1252"))
+    index = tmp_path / "index"
+
+    report = citechat.build_index(docs, index)
+    reasons = {s.source: s.reason.lower() for s in report.skipped}
+    assert Counter(s.source for s in report.skipped) == Counter(
+        ["empty.txt", "binary.txt", "broken.pdf", "data.xyz", "junk.docx"]
+    )
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["binary.txt"]
+    assert "corrupt" in reasons["broken.pdf"] and "pdf" in reasons["broken.pdf"]
+    assert "unsupported" in reasons["data.xyz"] and ".xyz" in reasons["data.xyz"]
+    assert "corrupt" in reasons["junk.docx"] and "docx" in reasons["junk.docx"]
+    assert report.added == sorted(COLLECTION_SOURCES + ["latin.txt"])
+
+    bot = citechat.open_index(index)
+    assert bot.n_documents == len(COLLECTION_SOURCES) + 1
+    (latin,) = chunks_of(bot, "latin.txt")
+    assert latin.text == LATIN_TEXT.strip()
+    top = bot.retrieve("Which café serves crème brûlée?", k=3)
+    assert top[0].source == "latin.txt"
+
+    again = citechat.build_index(docs, index)
+    assert again.embedded == 0
+    assert sorted(s.source for s in again.skipped) == sorted(reasons)
+    assert len(again.unchanged) == bot.n_documents
+
+
+def test_a_file_that_turns_bad_leaves_the_index(docs, tmp_path):
+    index = tmp_path / "index"
+    citechat.build_index(docs, index)
+    (docs / "guide.md").write_bytes(b"\x00\x01\x02" * 100)
+    report = citechat.build_index(docs, index)
+    assert [s.source for s in report.skipped] == ["guide.md"]
+    bot = citechat.open_index(index)
+    assert not chunks_of(bot, "guide.md") and bot.n_documents == len(COLLECTION_SOURCES) - 1
+    assert_consistent(bot)
+
+
+# ---------------------------------------------------------------- settings that do not match the index
+
+
+def test_other_chunk_settings_are_refused_with_the_rebuild_hint(built, tmp_path):
+    docs_dir, built_index, report = built
+    index = copy_index(built_index, tmp_path / "index")
+    for override in ({"chunk_chars": 500}, {"overlap_chars": 0}):
+        with pytest.raises(citechat.IndexMismatch) as info:
+            citechat.open_index(index, **override)
+        assert "citechat index --rebuild" in str(info.value)
+        assert next(iter(override)) in str(info.value)
+        with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+            sync_index(settings(docs_dir=docs_dir, index_dir=index, **override))
+    with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+        citechat.open_index(index, model=str(tmp_path / "some-other-model"))
+    # The refused syncs left the index as it was.
+    assert layout(citechat.open_index(index)) == layout(citechat.open_index(built_index))
+
+    # Rebuilding with the new settings is the way out.
+    rebuilt = citechat.build_index(docs_dir, index, rebuild=True, chunk_chars=200)
+    assert rebuilt.chunks > report.chunks
+    assert citechat.open_index(index, chunk_chars=200).n_chunks == rebuilt.chunks
+    with pytest.raises(citechat.IndexMismatch):
+        citechat.open_index(index)
+
+
+def test_an_index_from_another_format_version_is_refused(built, tmp_path):
+    index = copy_index(built[1], tmp_path / "index")
+    conn = sqlite3.connect(index / store.DB_NAME)
+    with conn:
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'format_version'")
+    conn.close()
+    with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+        citechat.open_index(index)
+
+
+# ---------------------------------------------------------------- damaged files
+
+
+def _answers(bot):
+    return [[(p.source, p.start, p.end) for p in bot.retrieve(q, k=4)] for q, *_ in QUESTIONS[::2]]
+
+
+@pytest.fixture(scope="module")
+def built_answers(built_bot):
+    return _answers(built_bot)
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated", "deleted", "other-index"])
+def test_a_damaged_faiss_file_is_rebuilt_from_the_database(built, built_bot, built_answers, tmp_path, damage):
+    import faiss
+
+    docs_dir, built_index, _ = built
+    index = copy_index(built_index, tmp_path / "index")
+    cache = index / store.FAISS_NAME
+    if damage == "junk":
+        cache.write_bytes(os.urandom(cache.stat().st_size))
+    elif damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    elif damage == "deleted":
+        cache.unlink()
+    else:  # a valid FAISS file, but of different vectors
+        other_docs = tmp_path / "other-docs"
+        other_docs.mkdir()
+        (other_docs / "one.txt").write_text("A single unrelated line about tulips.", encoding="utf-8")
+        citechat.build_index(other_docs, tmp_path / "other")
+        shutil.copy(tmp_path / "other" / store.FAISS_NAME, cache)
+    bot = citechat.open_index(index)
+    assert bot.n_chunks == built_bot.n_chunks
+    assert _answers(bot) == built_answers
+    # The next sync writes a good cache again.
+    report = citechat.build_index(docs_dir, index)
+    assert report.embedded == 0
+    assert faiss.read_index(str(cache)).ntotal == built_bot.n_chunks
+
+
+@pytest.mark.parametrize("damage", ["junk", "garbled-pages"])
+def test_a_damaged_database_gives_a_clear_error_and_rebuild_recovers(built, built_bot, tmp_path, damage):
+    docs_dir, built_index, _ = built
+    index = copy_index(built_index, tmp_path / "index")
+    db = index / store.DB_NAME
+    size = db.stat().st_size
+    if damage == "junk":
+        db.write_bytes(os.urandom(size))
+    else:  # valid header, every later page overwritten
+        data = bytearray(db.read_bytes())
+        rng = random.Random(7)
+        data[4096:] = bytes(rng.randrange(256) for _ in range(len(data) - 4096))
+        db.write_bytes(bytes(data))
+    with pytest.raises(citechat.IndexProblem) as opened:
+        citechat.open_index(index)
+    assert "citechat index --rebuild" in str(opened.value)
+    with pytest.raises(citechat.IndexProblem) as synced:
+        citechat.build_index(docs_dir, index)
+    assert "citechat index --rebuild" in str(synced.value)
+    if damage == "junk":
+        assert isinstance(opened.value, citechat.IndexCorrupt) and isinstance(synced.value, citechat.IndexCorrupt)
+
+    report = citechat.build_index(docs_dir, index, rebuild=True)
+    assert report.added == COLLECTION_SOURCES
+    assert layout(citechat.open_index(index)) == layout(built_bot)
+
+
+def test_opening_a_missing_index_says_how_to_build_it(tmp_path):
+    with pytest.raises(citechat.IndexNotFound, match="citechat index"):
+        citechat.open_index(tmp_path / "nothing-here")
+
+
+# ---------------------------------------------------------------- killed in the middle of a sync
+
+# The real sync with a small batch, so that it commits every few documents and a kill lands between
+# commits. It announces each batch before embedding it: the second announcement means the first batch
+# is committed.
+SYNC_SCRIPT = r"""
+import sys
+from citechat import sync
+from citechat.config import settings
+sync.BATCH_CHUNKS = 16
+def progress(stage, done, total):
+    if stage == "embedding" and done == 0:
+        print("embedding a batch of", total, flush=True)
+report = sync.sync_index(settings(docs_dir=sys.argv[1], index_dir=sys.argv[2]), progress=progress)
+print("finished:", report.summary(), flush=True)
+"""
+
+N_GENERATED_FILES = 30
+PARAGRAPHS_PER_FILE = 10
+
+_PLACES = ["Arden", "Bexley", "Corrin", "Dunmore", "Elsworth", "Farrow", "Glenmoor", "Holt", "Ivybridge", "Jarrow"]
+_THINGS = ["grain store", "wool market", "tannery", "mill race", "toll bridge", "salt works", "brewery", "quarry"]
+_VERBS = ["recorded", "reported", "shipped", "lost", "repaired", "taxed", "counted", "sold"]
+
+
+def write_generated(folder: Path) -> int:
+    """A few hundred distinct generated paragraphs in N_GENERATED_FILES files; returns the paragraph count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(N_GENERATED_FILES):
+        rng = random.Random(i)
+        paragraphs = [f"Parish ledger {i}"]
+        for j in range(PARAGRAPHS_PER_FILE):
+            paragraphs.append(" ".join(
+                f"In year {1700 + 10 * i + j} the {rng.choice(_THINGS)} of {rng.choice(_PLACES)} "
+                f"{rng.choice(_VERBS)} {rng.randint(2, 999)} loads for entry {i}.{j}.{k}."
+                for k in range(3)
+            ))
+        (folder / f"ledger-{i:02d}.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    return N_GENERATED_FILES * PARAGRAPHS_PER_FILE
+
+
+def run_and_kill(cmd: list[str], log: Path, ready, timeout: float = 150) -> str:
+    """Start cmd, wait until ready(output) is true, then kill -9 it; returns its output."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=subprocess_env())
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready(log.read_text(errors="replace")):
+            if proc.poll() is not None:
+                pytest.fail(f"the sync ended (exit {proc.returncode}) before it could be killed:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the sync did not reach the point to kill it in {timeout}s:\n{log.read_text()}")
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    output = log.read_text(errors="replace")
+    assert proc.returncode == -signal.SIGKILL, f"the sync was not killed mid-way:\n{output}"
+    assert "finished" not in output
+    return output
+
+
+def test_a_sync_killed_mid_way_loses_nothing(docs, tmp_path, embedder):
+    index = tmp_path / "index"
+    base = citechat.build_index(docs, index)
+    assert write_generated(docs / "ledgers") >= 200
+
+    run_and_kill(
+        [sys.executable, "-c", SYNC_SCRIPT, str(docs), str(index)],
+        tmp_path / "sync.log",
+        ready=lambda output: output.count("embedding a batch") >= 2,
+    )
+
+    # The index opens at the last committed batch and still answers the old question.
+    bot = citechat.open_index(index)
+    committed = bot.n_documents - base.documents
+    assert 0 < committed < N_GENERATED_FILES, "the kill should land between the first and the last batch"
+    assert bot.retrieve(LIGHTHOUSE_Q, k=3)[0].source == "notes.txt"
+    assert_consistent(bot)
+
+    # Running the sync again finishes the job, embedding only the documents that were not committed.
+    rerun = citechat.build_index(docs, index)
+    assert len(rerun.added) == N_GENERATED_FILES - committed
+    assert len(rerun.unchanged) == base.documents + committed
+    assert rerun.updated == rerun.removed == []
+    bot.reload()
+    assert rerun.embedded == sum(len(chunks_of(bot, source)) for source in rerun.added)
+    assert_consistent(bot)
+
+    # Same chunks as a clean rebuild into another folder: none lost, none doubled.
+    clean = citechat.build_index(docs, tmp_path / "clean", rebuild=True)
+    assert rerun.chunks == clean.chunks == bot.n_chunks
+    assert rerun.documents == clean.documents == base.documents + N_GENERATED_FILES
+    assert layout(bot) == layout(citechat.open_index(tmp_path / "clean"))
+    hit = bot.retrieve("In year 1735 what happened for entry 3.5.0?", k=5)
+    assert any("entry 3.5.0" in p.text for p in hit)
+
+
+def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, embedder):
+    index = tmp_path / "index"
+    write_generated(docs / "ledgers")
+    first = citechat.build_index(docs, index)
+    before = layout(citechat.open_index(index))
+
+    output = run_and_kill(
+        [*citechat_command(), "index", "--rebuild", "--docs", str(docs), "--index", str(index)],
+        tmp_path / "rebuild.log",
+        ready=lambda output: "embedding:" in output,  # the progress bar of the embedding stage
+    )
+    assert "Indexing" in output
+    assert (index / (store.DB_NAME + ".new")).exists(), "the kill should land while the new index is written"
+
+    bot = citechat.open_index(index)
+    assert layout(bot) == before
+    assert bot.retrieve(LIGHTHOUSE_Q, k=3)[0].source == "notes.txt"
+    again = citechat.build_index(docs, index)  # an ordinary sync still works and has nothing to do
+    assert again.embedded == 0 and again.chunks == first.chunks
+
+    redo = citechat.build_index(docs, index, rebuild=True)
+    assert redo.chunks == first.chunks and redo.embedded == first.chunks
+    assert not list(index.glob(store.DB_NAME + ".new*"))
+    assert layout(citechat.open_index(index)) == before
