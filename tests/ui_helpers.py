@@ -1,0 +1,88 @@
+"""Helpers for the browser tests of the chat window: a free port, the app served in a background thread,
+Debian's chromium driven by Playwright, and a few steps used by several tests."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "test-output" / "ui"  # gitignored (/test-output/)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ANSWER_TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(bot, **launch_kwargs) -> Iterator[tuple[object, str]]:
+    """Serve the chat window for `bot` on a free loopback port; yields (app, url)."""
+    from citechat.ui import launch
+
+    app, url = launch(bot, host="127.0.0.1", port=free_port(), block=False, quiet=True, **launch_kwargs)
+    try:
+        yield app, url
+    finally:
+        app.close()
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser, url: str):
+    """A fresh browser session (its own chat history) with the app loaded."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    page.goto(url)
+    page.locator("#question textarea").wait_for(timeout=30_000)
+    return page
+
+
+def wait_for_answer(page, question: str) -> None:
+    """Wait until the answer to `question` is complete: its sources panel names the question."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#sources .cc-question")).to_contain_text(question, timeout=ANSWER_TIMEOUT_MS)
+
+
+def ask(page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    wait_for_answer(page, question)
+
+
+def last_answer_text(page) -> str:
+    """The text of the newest answer in the chat."""
+    return page.locator("#chat .message.bot, #chat [data-testid='bot']").last.inner_text()
+
+
+def show_documents(page) -> None:
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#documents").wait_for()
+
+
+def upload(page, *paths: Path) -> None:
+    show_documents(page)
+    page.locator("#upload input[type=file]").set_input_files([str(p) for p in paths])
