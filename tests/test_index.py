@@ -507,3 +507,19 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, em
     assert redo.chunks == first.chunks and redo.embedded == first.chunks
     assert not list(index.glob(store.DB_NAME + ".new*"))
     assert layout(citechat.open_index(index)) == before
+
+
+def test_an_index_remembers_its_documents_folder(docs, tmp_path, embedder):
+    index = tmp_path / "index"
+    citechat.build_index(docs, index)
+    before = citechat.open_index(index)
+    assert before.settings.docs_dir.resolve() == docs.resolve()
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "lone.txt").write_text("A lone file about lighthouses.\n", encoding="utf-8")
+    with pytest.raises(citechat.IndexMismatch, match="--rebuild"):
+        citechat.build_index(other, index)
+    # Syncing without naming a folder uses the one the index was built from; nothing is removed.
+    report = citechat.build_index(index_dir=index)
+    assert report.removed == [] and report.documents == before.n_documents

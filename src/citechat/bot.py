@@ -11,7 +11,7 @@ from typing import Iterator
 from . import store
 from .answer import Answer
 from .chat import History, clean_question, condense
-from .config import Settings, settings as make_settings
+from .config import Settings, settings_for_index
 from .embeddings import Embedder
 from .extractive import ExtractiveAnswerer
 from .retrieval import Passage, Retriever
@@ -98,7 +98,7 @@ class Bot:
 
 def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None = None, **overrides) -> Bot:
     """Open a built index (default: the project's index/ for seeds/, or $CITECHAT_INDEX)."""
-    return Bot(make_settings(index_dir=index_dir, docs_dir=docs_dir, **overrides))
+    return Bot(settings_for_index(index_dir, docs_dir, **overrides))
 
 
 def build_index(
@@ -109,7 +109,7 @@ def build_index(
     **overrides,
 ) -> SyncReport:
     """Synchronise the index in index_dir with the documents in docs_dir; returns what changed."""
-    return sync_index(make_settings(index_dir=index_dir, docs_dir=docs_dir, **overrides), rebuild=rebuild, progress=progress)
+    return sync_index(settings_for_index(index_dir, docs_dir, **overrides), rebuild=rebuild, progress=progress)
 
 
 def answer(question: str, history: History | None = None) -> Answer:

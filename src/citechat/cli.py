@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .config import settings as make_settings
+from .config import settings as make_settings, settings_for_index
 
 
 def _progress_printer():
@@ -34,7 +34,7 @@ def _progress_printer():
 def cmd_index(args) -> int:
     from .sync import sync_index
 
-    settings = make_settings(docs_dir=args.docs, index_dir=args.index)
+    settings = settings_for_index(args.index, args.docs)
     print(f"Indexing {settings.docs_dir} into {settings.index_dir}", file=sys.stderr)
     show, close = _progress_printer()
     try:
@@ -110,7 +110,7 @@ def cmd_status(args) -> int:
 def cmd_serve(args) -> int:
     from .ui import launch
 
-    settings = make_settings(docs_dir=args.docs, index_dir=args.index)
+    settings = settings_for_index(args.index, args.docs)
     auth = args.auth or os.environ.get("CITECHAT_AUTH")
     launch(settings, host=args.host, port=args.port, auth=auth, insecure=args.insecure)
     return 0

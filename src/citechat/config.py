@@ -43,3 +43,16 @@ class Settings:
 
 def settings(**overrides) -> Settings:
     return Settings().with_overrides(**overrides)
+
+
+def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
+    """Settings for working on an existing index: unless a documents folder is given (argument or
+    $CITECHAT_DOCS), use the one the index was built from."""
+    from .store import recorded_docs_dir
+
+    base = settings(index_dir=index_dir, docs_dir=docs_dir, **overrides)
+    if docs_dir is None and not os.environ.get("CITECHAT_DOCS"):
+        recorded = recorded_docs_dir(base.index_dir)
+        if recorded is not None:
+            return base.with_overrides(docs_dir=recorded)
+    return base

@@ -126,6 +126,21 @@ def check_manifest(meta: dict[str, str], expected: dict[str, str], where: Path) 
             )
 
 
+def recorded_docs_dir(index_dir: Path) -> Path | None:
+    """The documents folder an existing index was built from, if any."""
+    if not (index_dir / DB_NAME).exists():
+        return None
+    try:
+        conn = connect(index_dir / DB_NAME)
+        try:
+            value = read_meta(conn).get("docs_dir")
+        finally:
+            conn.close()
+    except (IndexProblem, sqlite3.Error):
+        return None  # a damaged index: whoever opens or rebuilds it reports that
+    return Path(value) if value else None
+
+
 def bump_generation(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 

@@ -104,7 +104,17 @@ def sync_index(
         manifest = store.manifest_for(settings, embedder.dimension)
         conn = store.create(target, manifest)
         try:
-            store.check_manifest(store.read_meta(conn), manifest, index_dir)
+            meta = store.read_meta(conn)
+            store.check_manifest(meta, manifest, index_dir)
+            docs = str(settings.docs_dir.resolve())
+            if meta.get("docs_dir", docs) != docs:
+                # Syncing another folder into this index would delete every document it holds.
+                raise store.IndexMismatch(
+                    f"The index in {index_dir} was built from {meta['docs_dir']}. Pass --docs {meta['docs_dir']} "
+                    f"to update it, or add --rebuild to rebuild it from {settings.docs_dir}."
+                )
+            with store.transaction(conn):
+                store.set_meta(conn, "docs_dir", docs)
             before_embedded = embedder.texts_embedded
             _apply_changes(conn, settings, embedder, report, progress, notify)
             report.embedded = embedder.texts_embedded - before_embedded
