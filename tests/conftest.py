@@ -21,7 +21,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 MODEL = "all-MiniLM-L6-v2"
-ISOLATED_VARIABLES = ("CITECHAT_DOCS", "CITECHAT_INDEX", "CITECHAT_MODEL", "CITECHAT_MAX_FILE_MB")
+ISOLATED_VARIABLES = ("CITECHAT_DOCS", "CITECHAT_INDEX", "CITECHAT_MODEL", "CITECHAT_MAX_FILE_MB", "CITECHAT_LLM")
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -189,6 +190,26 @@ def built_bot(built):
     import citechat
 
     return citechat.open_index(built[1])
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder):
+    """(docs_dir, index_dir) of a copy of the project's seeds/ indexed once per session. Read-only."""
+    import shutil
+
+    import citechat
+
+    root = tmp_path_factory.mktemp("seed")
+    shutil.copytree(PROJECT / "seeds", root / "docs")
+    citechat.build_index(root / "docs", root / "index")
+    return root / "docs", root / "index"
+
+
+@pytest.fixture(scope="session")
+def seed_bot(seed_index):
+    import citechat
+
+    return citechat.open_index(seed_index[1])
 
 
 # ---------------------------------------------------------------- running the command line

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from citechat.answer import Answer, Source
+from citechat.answers import Answer, Source
 from citechat.ui import (
     RefuseToServe,
     UploadRefused,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import store
-from .answer import Answer
+from .answers import Answer
 from .chat import History, clean_question, condense
 from .config import Settings, settings_for_index
 from .embeddings import Embedder
@@ -22,11 +22,15 @@ class Bot:
     """Answers questions from one index. Searches always see one complete generation of the index:
     a sync builds the next one on disk and `reload()` swaps it in atomically."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, llm=None) -> None:
+        """llm: a LangChain chat model, or a CITECHAT_LLM-style spec; default: settings.llm (None: no LLM,
+        the grounded extractive answerer)."""
         self.settings = settings
         self.embedder = embedder or Embedder(settings.model)
         self._swap = threading.Lock()
         self._retriever = self._load()
+        self._llm = llm if llm is not None else settings.llm
+        self._llm_answerer = None
 
     def _load(self) -> Retriever:
         snapshot = store.load_snapshot(self.settings.index_dir, store.manifest_for(self.settings, None))
@@ -77,28 +81,53 @@ class Bot:
         assert result is not None
         return result
 
+    def as_retriever(self, k: int = 5):
+        """A LangChain BaseRetriever over the same hybrid retrieval."""
+        from .integrations import CitechatRetriever
+
+        return CitechatRetriever(bot=self, k=k)
+
+    @property
+    def llm_answerer(self):
+        """The LLM answerer when an LLM is configured (built on first use), else None."""
+        if self._llm is not None and self._llm_answerer is None:
+            from .llm import LLMAnswerer, make_chat_model
+
+            model = make_chat_model(self._llm) if isinstance(self._llm, str) else self._llm
+            self._llm_answerer = LLMAnswerer(model, self.settings.prompts_dir, self.embedder)
+        return self._llm_answerer
+
     def stream(self, question: str, history: History | None = None, k: int = 5) -> Iterator[str | Answer]:
         """Yield the answer text as it is produced, then the final Answer."""
         started = time.perf_counter()
-        cleaned = clean_question(question)
+        cleaned = standalone = clean_question(question)
         if not re.search(r"\w", cleaned):
             result = Answer(question=question, text="Please type a question about your documents.", refused=True)
-        else:
+            yield result.text
+        elif self.llm_answerer is not None:
             retriever = self.retriever  # one generation of the index for the whole answer
+            standalone = self.llm_answerer.condense(cleaned, history)
+            for piece in self.llm_answerer.stream(standalone, retriever.search(standalone, k=k)):
+                if isinstance(piece, Answer):
+                    result = piece
+                else:
+                    yield piece
+        else:
+            retriever = self.retriever
             standalone = condense(cleaned, history)
-            passages = retriever.search(standalone, k=k)
-            result = ExtractiveAnswerer(retriever).answer(standalone, passages)
-            result.standalone_question = standalone
-            result.question = question
-        for piece in re.split(r"(?<=\]) ", result.text):
-            yield piece if piece is result.text else piece + " "
+            result = ExtractiveAnswerer(retriever).answer(standalone, retriever.search(standalone, k=k))
+            for piece in re.split(r"(?<=\]) ", result.text):
+                yield piece if piece is result.text else piece + " "
+        result.standalone_question = result.standalone_question or standalone
+        result.question = question
         result.seconds = round(time.perf_counter() - started, 4)
         yield result
 
 
-def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None = None, **overrides) -> Bot:
-    """Open a built index (default: the project's index/ for seeds/, or $CITECHAT_INDEX)."""
-    return Bot(settings_for_index(index_dir, docs_dir, **overrides))
+def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None = None, llm=None, **overrides) -> Bot:
+    """Open a built index (default: the project's index/ for seeds/, or $CITECHAT_INDEX).
+    llm: a LangChain chat model or a CITECHAT_LLM-style spec; default $CITECHAT_LLM, else no LLM."""
+    return Bot(settings_for_index(index_dir, docs_dir, **overrides), llm=llm)
 
 
 def build_index(

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .answer import Answer
+from .answers import Answer
 from .documents import UnreadableFile, load_document
 
 YES_NO = {"yes", "no"}

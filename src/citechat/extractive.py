@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .answer import REFUSAL, Answer, Source
+from .answers import REFUSAL, Answer, Source
 from .retrieval import Passage, Retriever, tokenize
 from .text import sentence_spans
 

