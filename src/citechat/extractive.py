@@ -25,6 +25,7 @@ _SPEECH_QUESTION = re.compile(
 _SPEECH = re.compile(
     r"[“”\"]|\b(said|says|saying|wrote|writes|told|tells|stated|argued|added|according to|described|called for|"
     r"criticized|criticised|urged|warned|noted|concluded|expressed|hopes|believes)\b", re.I)
+_URL = re.compile(r"\bhttps?://|\bwww\.")
 _QUOTE = re.compile(r"[“”\"]")
 _QUOTE_ONLY = re.compile(r"^[“\"][^“”\"]+[”\"][.!?]?$")
 _COUNT_QUESTION = re.compile(r"\b(how (many|much)|number of|what (percentage|share|amount))\b", re.I)
@@ -89,7 +90,8 @@ class ExtractiveAnswerer:
         for rank, p in enumerate(passages):
             for i, (s, e) in enumerate(sentence_spans(p.text)):
                 key = (p.source, p.start + s)
-                if key in seen or len(tokenize(p.text[s:e])) < 2:
+                # Web addresses are references, not statements.
+                if key in seen or len(tokenize(p.text[s:e])) < 2 or _URL.search(p.text, s, e):
                     continue
                 seen.add(key)
                 out.append(Candidate(p, p.start + s, p.start + e, p.text[s:e], i, rank))
