@@ -17,7 +17,7 @@ RRF_K = 60
 CANDIDATES = 50
 # The best-sentence ordering reranks this many fused candidates. Its weight is six times the RRF score of a
 # first rank (1/61), so it leads and fusion breaks ties: measured best on the development set
-# (bench/retrieval_quality.py).
+# (bench/quality.py).
 RERANK = 20
 SENTENCE_WEIGHT = 0.1
 
