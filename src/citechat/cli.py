@@ -158,6 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH")
+
+
+def redact(text: str) -> str:
+    """The text with every configured secret (LLM keys, the app's password) replaced by ***: an error from an
+    LLM server may quote the key it was sent, and such messages are shown and logged."""
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name) or ""
+        for secret in {value, value.partition(":")[2]} if name == "CITECHAT_AUTH" else {value}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
@@ -172,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("citechat: interrupted; the index is left as it was after the last completed step.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if redact(str(exc)) == str(exc):
+            raise
+        # A traceback would print the secret the message quotes: show the message without it instead.
+        print(f"citechat: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

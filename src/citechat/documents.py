@@ -80,6 +80,9 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                 continue
             path = Path(entry.path)
             rel = _relative(path, docs_dir)
+            if not _valid_name(rel):  # the index stores names as UTF-8 text; such a name cannot be stored
+                skipped.append(Skipped(_printable(rel), "file name is not valid UTF-8; rename it"))
+                continue
             if entry.is_symlink():
                 try:
                     target = path.resolve(strict=True)
@@ -105,6 +108,18 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
 
 def _relative(path: Path, docs_dir: Path) -> str:
     return path.relative_to(docs_dir).as_posix()
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept by Python as lone surrogates
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------- reading
@@ -174,11 +189,14 @@ def _first_line_title(text: str, fallback: str) -> str:
 
 
 def _load_text(path: Path, source: str) -> Document:
-    data = path.read_bytes()
-    if not data.strip():
+    with open(path, "rb") as f:  # a large binary file is refused from its first block, never read whole
+        head = f.read(8192)
+        if head.strip() and _looks_binary(head):
+            raise UnreadableFile("binary content, not text")
+        f.seek(0)
+        data = f.read()
+    if not data or data.isspace():
         raise UnreadableFile("empty file")
-    if _looks_binary(data):
-        raise UnreadableFile("binary content, not text")
     text = decode_text(data)
     title = _first_line_title(text, path.stem)
     if path.suffix.lower() in (".md", ".markdown"):
@@ -234,7 +252,7 @@ def _load_html(path: Path, source: str) -> Document:
     if not data.strip():
         raise UnreadableFile("empty file")
     parser = _VisibleText()
-    parser.feed(decode_text(data))
+    parser.feed(_defuse_unclosed(decode_text(data)))
     parser.close()
     raw = "".join(parser.parts)
     # Collapse runs of spaces inside lines and of blank lines, as a browser would.
@@ -242,6 +260,27 @@ def _load_html(path: Path, source: str) -> Document:
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     title = re.sub(r"\s+", " ", "".join(parser.title_parts)).strip()
     return Document(source, title[:200] or _first_line_title(text, path.stem), text)
+
+
+def _defuse_unclosed(html: str) -> str:
+    """Escape the "<" of constructs that can never close: Python's HTMLParser rescans to the end of the input
+    for each of them, so a malformed file full of them takes quadratic time. Escaped, they are the same text."""
+    for opener, closer in _UNCLOSED:
+        cut = 0
+        for cut_match in closer.finditer(html):
+            cut = cut_match.end()
+        if opener.search(html, cut):
+            html = html[:cut] + opener.sub(lambda m: "&lt;" + m.group()[1:], html[cut:])
+    return html
+
+
+# (opener, what closes it) as Python's HTMLParser reads them; "<" last, as it covers every construct.
+_UNCLOSED = [
+    (re.compile(r"<!--"), re.compile(r"-->")),
+    (re.compile(r"<!\[(?i:temp|cdata|ignore|include|rcdata)(?![-_.a-zA-Z0-9])"), re.compile(r"\]\s*\]\s*>")),
+    (re.compile(r"<!\[(?i:if|else|endif)(?![-_.a-zA-Z0-9])"), re.compile(r"\]\s*>")),
+    (re.compile(r"<"), re.compile(r">")),
+]
 
 
 def _join_pages(page_texts: list[str]) -> tuple[str, list[tuple[int, int]]]:

@@ -105,7 +105,10 @@ class transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
+            self.conn.execute("ROLLBACK")
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -187,6 +190,31 @@ class Snapshot:
         return int(self.meta.get("generation", 0))
 
 
+_MALFORMED_ROWS = """
+SELECT 1 FROM chunks WHERE typeof(source) != 'text' OR typeof(title) != 'text' OR typeof(text) != 'text'
+    OR typeof(start) != 'integer' OR typeof(end) != 'integer' OR typeof(ordinal) != 'integer'
+    OR typeof(page) NOT IN ('integer', 'null') OR typeof(vector) != 'blob'
+UNION ALL
+SELECT 1 FROM documents WHERE typeof(source) != 'text' OR typeof(title) != 'text'
+    OR typeof(n_chunks) != 'integer' OR typeof(size) != 'integer' OR typeof(indexed_at) NOT IN ('integer', 'real')
+LIMIT 1
+"""
+
+
+def _check_values(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
+    """Refuse an index whose values have the wrong types (damaged or edited) before anything uses them."""
+    try:
+        numbers_ok = 0 < int(meta["dimension"]) <= 65536 and int(meta["generation"]) >= 0
+    except (KeyError, ValueError):
+        numbers_ok = False
+    try:
+        malformed = conn.execute(_MALFORMED_ROWS).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+    if not numbers_ok or malformed:
+        raise IndexCorrupt(f"The index database holds malformed values (damaged or edited). {REBUILD_HINT}")
+
+
 def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> Snapshot:
     db_path = index_dir / DB_NAME
     if not db_path.exists():
@@ -197,6 +225,7 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
         meta = read_meta(conn)
         if expected_manifest is not None:
             check_manifest(meta, expected_manifest, index_dir)
+        _check_values(conn, meta)
         try:
             rows = conn.execute(
                 "SELECT id, source, title, text, start, end, page, ordinal FROM chunks ORDER BY id"
@@ -210,7 +239,10 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
         chunks = [ChunkRecord(*r[1:]) for r in rows]
         vectors = _cached_faiss(index_dir, meta, len(rows))
         if vectors is None:
-            vectors = _faiss_from_db(conn, int(meta["dimension"]))
+            try:
+                vectors = _faiss_from_db(conn, int(meta["dimension"]))
+            except sqlite3.DatabaseError as exc:
+                raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -227,8 +259,11 @@ def _cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
     generation, _, digest = stamp.partition(":")
     if generation != meta.get("generation") or _sha256(path) != digest:
         return None
-    index = faiss.read_index(str(path))
-    if index.ntotal != n_rows or index.d != int(meta["dimension"]):
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError:  # FAISS refused a malformed file: the database, the source of truth, rebuilds it
+        return None
+    if not isinstance(index, faiss.IndexFlatIP) or index.ntotal != n_rows or index.d != int(meta["dimension"]):
         return None
     return index
 
@@ -239,9 +274,9 @@ def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
     index = faiss.IndexFlatIP(dimension)
     batch: list[np.ndarray] = []
     for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id"):
-        vector = np.frombuffer(blob, dtype=np.float32)
-        if vector.shape[0] != dimension:
+        if len(blob) != 4 * dimension:
             raise IndexCorrupt(f"A stored vector has the wrong size. {REBUILD_HINT}")
+        vector = np.frombuffer(blob, dtype=np.float32)
         batch.append(vector)
         if len(batch) == 4096:
             index.add(np.stack(batch))
@@ -261,9 +296,14 @@ def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
     path = index_dir / FAISS_NAME
     tmp = path.with_suffix(".faiss.tmp")
-    faiss.write_index(index, str(tmp))
-    _fsync(tmp)
-    os.replace(tmp, path)
+    tmp.unlink(missing_ok=True)  # never write through a link left in its place
+    try:
+        faiss.write_index(index, str(tmp))
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # e.g. a full disk: leave no partial file taking up the space
+        tmp.unlink(missing_ok=True)
+        raise
     with transaction(conn):
         set_meta(conn, "faiss_stamp", f"{meta['generation']}:{_sha256(path)}")
 

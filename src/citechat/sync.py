@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -48,11 +49,23 @@ class SyncBusy(store.IndexProblem):
     pass
 
 
+class OutOfSpace(store.IndexProblem):
+    pass
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+
+
 @contextmanager
 def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
     """Only one sync may write an index at a time; others wait (or are refused when wait=False)."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
+    with open(index_dir / ".lock", "a") as handle:  # "a": never truncate whatever it may point to
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -126,17 +139,45 @@ def sync_index(
             if target != db_path:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
+                _retire_wal(db_path)
                 os.replace(target, db_path)
                 for suffix in ("-wal", "-shm"):
                     Path(str(db_path) + suffix).unlink(missing_ok=True)
                 conn = store.connect(db_path)
             store.write_faiss_cache(index_dir, conn)
-        except sqlite3.DatabaseError as exc:  # a damaged database: say how to recover instead of crashing
+        except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
+            if _out_of_space(exc):
+                conn.close()
+                if target != db_path:  # the unfinished rebuild only takes up space
+                    for leftover in index_dir.glob(store.DB_NAME + ".new*"):
+                        leftover.unlink(missing_ok=True)
+                raise OutOfSpace(
+                    f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
+                    "usable as it was before this step; free some disk space and run the sync again."
+                ) from exc
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
+            # a damaged database: say how to recover instead of crashing
             raise store.IndexCorrupt(f"The index database is unreadable ({exc}). {store.REBUILD_HINT}") from exc
         finally:
             conn.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _retire_wal(db_path: Path) -> None:
+    """Fold the old database's write-ahead log into it and remove it before the new file takes its name: a
+    log left behind (by a killed process) would be replayed into the new database if the swap is cut short."""
+    try:
+        old = sqlite3.connect(str(db_path), timeout=60, isolation_level=None)
+        try:
+            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            old.close()
+    except sqlite3.DatabaseError:
+        pass  # a damaged old database: its log is worthless too
+    for suffix in ("-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
 
 
 def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify) -> None:
@@ -213,7 +254,8 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
             _delete(conn, source)
             conn.executemany(
                 "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector) VALUES (?,?,?,?,?,?,?,?)",
-                [(c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks],
+                # A generator: a large document's rows (text and vector bytes) are never all built at once.
+                ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks),
             )
             conn.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", (source, digest, title, size, len(chunks), time.time())

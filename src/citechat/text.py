@@ -12,7 +12,9 @@ _ABBREVIATIONS = {
 }
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ#*\-•]")
-_LINE_BREAK = re.compile(r"\n")
+# A line break and the whitespace after it: one cut is enough (the spans between blank lines are empty
+# anyway), and a file of millions of blank lines must not cost a cut for each of them.
+_LINE_BREAK = re.compile(r"\n\s*")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 

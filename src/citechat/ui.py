@@ -37,6 +37,7 @@ import gradio as gr  # noqa: E402
 
 from .answers import MARKER, Answer, Source  # noqa: E402
 from .bot import Bot  # noqa: E402
+from .cli import redact  # noqa: E402
 from .config import Settings  # noqa: E402
 from .store import IndexNotFound  # noqa: E402
 from .sync import SyncReport, sync_index  # noqa: E402
@@ -464,7 +465,7 @@ def build_app(bot_or_settings: Bot | Settings) -> gr.Blocks:
                     messages[-1] = {"role": "assistant", "content": render_answer(text)}
                     yield gr.skip(), messages, gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # show the problem in the chat instead of a broken window
-            messages[-1] = {"role": "assistant", "content": md_text(f"Sorry, something went wrong: {exc}")}
+            messages[-1] = {"role": "assistant", "content": md_text(f"Sorry, something went wrong: {redact(str(exc))}")}
             turns = list(turns or []) + [{"question": question, "text": "", "sources": render_sources(None)}]
             yield gr.skip(), messages, turns, render_sources(None), gr.skip()
             return
@@ -555,7 +556,12 @@ def build_app(bot_or_settings: Bot | Settings) -> gr.Blocks:
             "standalone_question", "answerer", "seconds"}.
         """
         turns = [(str(q), str(a)) for q, a in (history or [])]
-        answer = service.answer(question or "", turns)
+        try:
+            answer = service.answer(question or "", turns)
+        except Exception as exc:  # the caller sees the reason, never a secret it may quote; no traceback is logged
+            message = redact(f"{type(exc).__name__}: {exc}")
+            print(f"citechat: /ask failed: {message}", flush=True)
+            raise gr.Error(message, print_exception=False) from None
         return answer.text, answer_info(answer)
 
     # ------------------------------------------------------------ layout

@@ -1,0 +1,366 @@
+"""Load test: `citechat serve` on loopback, driven by concurrent gradio_client clients while the app syncs new
+documents (started from its own "Sync with folder" button, in a real browser).
+
+    .venv/bin/python bench/load.py                          # 20 clients x 50 questions (the full run)
+    .venv/bin/python bench/load.py --clients 4 --questions 10
+
+Every client asks the seed questions (bench/seed_qa) in turn; every answer must be exactly the one the index
+gives before the sync or the one it gives after it (text and cited offsets), never a mix. Reports errors,
+latency (p50/p95/max, measured by the clients), and the server's resident memory: after a warm-up (questions
+and one sync, so that the model's working memory is allocated) and at the end, sampled throughout.
+tests/test_load.py runs the same code in a reduced form in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SEED_QA = ROOT / "bench" / "seed_qa" / "questions.jsonl"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+# New documents for the sync: facts about places the seed article never mentions, so that the seed answers
+# must not change when they arrive.
+PLACES = ["Arden", "Bexley", "Corrin", "Dunmore", "Elsworth", "Farrow", "Glenmoor", "Holt", "Ivybridge", "Jarrow"]
+
+
+def new_document(i: int) -> tuple[str, str, str, str]:
+    """(file name, text, question, phrase of the answer) of generated document i."""
+    place = PLACES[i % len(PLACES)] + str(i)
+    keeper = f"Ottoline{i}"
+    text = "\n\n".join(
+        [f"The {place} lighthouse"]
+        + [f"The lamp of the {place} lighthouse was lit by keeper {keeper} in {1850 + i}. "
+           f"It stands {20 + i} metres above the rocks of the {place} headland and flashes every {3 + i % 7} "
+           f"seconds. Fishing boats from the {place} harbour steer by it on winter nights."]
+        + [f"Record {j}: the {place} tide rose {j + 1} feet on the {j + 3}th of the month, and the {place} "
+           f"ferry waited for {j + 10} minutes at the pier before it sailed." for j in range(12)]
+    )
+    return f"lighthouse-{i:03d}.txt", text + "\n", f"Who lit the lamp of the {place} lighthouse?", keeper
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            address, hex_port = parts[1].split(":")
+            if parts[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                if width == 8:
+                    found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+                else:
+                    words = [bytes.fromhex(address[k : k + 8])[::-1].hex() for k in range(0, 32, 8)]
+                    found.add(":".join("".join(words)[k : k + 4] for k in range(0, 32, 4)))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "0000:0000:0000:0000:0000:0000:0000:0001"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    questions_per_client: int
+    asked: int = 0
+    errors: list[str] = field(default_factory=list)
+    # Answers that were neither the old generation's answer nor the new one's (a mix, or wrong): must be none.
+    changed: list[str] = field(default_factory=list)
+    # Seed questions answered differently by the index before and after the sync: the new documents shift
+    # the corpus statistics (BM25 idf, document count) that rank sentences; reported, not an error.
+    differs_after_sync: list[str] = field(default_factory=list)
+    p50_s: float = 0.0
+    p95_s: float = 0.0
+    max_s: float = 0.0
+    answered_during_sync: int = 0
+    sync_seconds: float = 0.0
+    sync_message: str = ""
+    new_documents_answered: int = 0
+    new_documents: int = 0
+    listening_on: list[str] = field(default_factory=list)
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    rss_min_mb: float = 0.0
+    rss_max_mb: float = 0.0
+    rss_trace_mb: list[float] = field(default_factory=list)  # sampled after every answer (at most 50 shown)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.clients} clients x {self.questions_per_client} questions = {self.asked} answers, "
+            f"{len(self.errors)} errors, {len(self.changed)} answers matching neither generation "
+            f"({len(self.differs_after_sync)} seed answers differ between the generations before and after the "
+            f"sync); latency p50 {self.p50_s * 1000:.0f} ms, "
+            f"p95 {self.p95_s * 1000:.0f} ms, max {self.max_s * 1000:.0f} ms; sync of {self.new_documents} new "
+            f"documents took {self.sync_seconds:.1f}s with {self.answered_during_sync} answers given meanwhile, "
+            f"{self.new_documents_answered}/{self.new_documents} new documents answerable after it; server memory "
+            f"{self.rss_start_mb:.0f} MB after warm-up, {self.rss_end_mb:.0f} MB at the end "
+            f"(range {self.rss_min_mb:.0f}-{self.rss_max_mb:.0f} MB); listening on {', '.join(self.listening_on)}"
+        )
+
+
+def fingerprint(text: str, info: dict) -> tuple:
+    return text, info["refused"], [(s["source"], s["start"], s["end"]) for s in info["sources"]]
+
+
+class Server:
+    """`citechat serve` in its own process on a free loopback port (the default host)."""
+
+    def __init__(self, docs: Path, index: Path, log: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        command = [str(Path(sys.executable).with_name("citechat")), "serve", "--docs", str(docs), "--index",
+                   str(index), "--port", str(self.port)]
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"citechat serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(self.url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError("citechat serve did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def sync_in_browser(browser, url: str, expect_added: str, timeout_ms: int = 300_000) -> str:
+    """Click "Sync with folder" in the app's Documents tab; wait until the sync reports the document
+    `expect_added` as added; returns the sync's message."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1400, "height": 950})
+    try:
+        page.goto(url)
+        page.locator("#question textarea").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#sync").click()
+        expect(page.locator("#sync-message")).to_contain_text(expect_added, timeout=timeout_ms)
+        message = page.locator("#sync-message").inner_text()
+        if "Added:" not in message:
+            raise RuntimeError(f"the sync did not add {expect_added}: {message}")
+        return message
+    finally:
+        page.close()
+
+
+def subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITECHAT_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+    return env
+
+
+@dataclass
+class Phase:
+    """What happened while `clients` clients asked questions and the app synced new documents."""
+
+    answers: list[tuple[str, tuple]] = field(default_factory=list)  # (question, fingerprint of the answer)
+    latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)  # when each answer arrived
+    errors: list[str] = field(default_factory=list)
+    sync_started: float = 0.0
+    sync_ended: float = 0.0
+    sync_message: str = ""
+
+
+def run_phase(url: str, browser, clients: int, questions_per_client: int, asked: list[str], folder: Path,
+              documents: list[tuple[str, str, str, str]], sample) -> Phase:
+    """Start the clients, sync `documents` (written into `folder`) through the app meanwhile, wait for all."""
+    from gradio_client import Client
+
+    phase = Phase()
+    lock = threading.Lock()
+    go = threading.Event()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text, _, _ in documents:
+        (folder / name).write_text(text, encoding="utf-8")
+
+    def client_loop(number: int) -> None:
+        try:
+            client = Client(url, verbose=False)
+        except Exception as exc:  # noqa: BLE001 - every failure is counted
+            with lock:
+                phase.errors.append(f"client {number}: {exc!r}")
+            return
+        go.wait()
+        for k in range(questions_per_client):
+            question = asked[(number + k) % len(asked)]
+            t0 = time.perf_counter()
+            try:
+                text, info = client.predict(question, api_name="/ask")
+            except Exception as exc:  # noqa: BLE001
+                with lock:
+                    phase.errors.append(f"client {number} question {k}: {exc!r}")
+                continue
+            t1 = time.perf_counter()
+            with lock:
+                phase.latencies.append(t1 - t0)
+                phase.finished.append(t1)
+                phase.answers.append((question, fingerprint(text, info)))
+            sample()
+
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    go.set()
+    phase.sync_started = time.perf_counter()
+    try:
+        phase.sync_message = sync_in_browser(browser, url, f"{folder.name}/{documents[-1][0]}")
+    except Exception as exc:  # noqa: BLE001
+        phase.errors.append(f"sync: {exc!r}")
+    phase.sync_ended = time.perf_counter()
+    for t in threads:
+        t.join()
+    return phase
+
+
+def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: int = 20,
+             warmup_questions: int | None = None,
+             say=lambda message: print(message, file=sys.stderr, flush=True)) -> LoadResult:
+    """Serve a copy of seeds/; a warm-up phase (the same clients asking `warmup_questions` each, default
+    questions_per_client // 2, while the app syncs `new_docs` documents) lets the server reach its working
+    size; then the measured phase: `questions_per_client` each while it syncs `new_docs` more."""
+    import citechat
+    from gradio_client import Client
+    from playwright.sync_api import sync_playwright
+
+    result = LoadResult(clients, questions_per_client, new_documents=new_docs)
+    started = time.perf_counter()
+    docs, index = workdir / "docs", workdir / "index"
+    shutil.copytree(SEEDS, docs)
+    citechat.build_index(docs, index)
+    questions = [json.loads(line) for line in SEED_QA.read_text().splitlines()]
+    asked = [q["question"] for q in questions if q["answerable"]]
+    warmup_questions = max(1, questions_per_client // 2) if warmup_questions is None else warmup_questions
+
+    server = Server(docs, index, workdir / "server.log", subprocess_env())
+    samples: list[float] = []
+    sampling = threading.Lock()
+
+    def sample() -> None:
+        with sampling:
+            samples.append(rss_mb(server.proc.pid))
+
+    try:
+        server.wait_ready()
+        result.listening_on = sorted(listening_addresses(server.port))
+        say(f"serving on {server.url} (listening on {', '.join(result.listening_on)})")
+        first = Client(server.url, verbose=False)
+        new = [new_document(i) for i in range(new_docs)]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                # The warm-up sync embeds as many documents as the measured one: the model's working memory
+                # grows with the size of its batches, and must be in place before the measurement starts.
+                say(f"warm-up: {clients} clients x {warmup_questions} questions while syncing {new_docs} documents")
+                warm = run_phase(server.url, browser, clients, warmup_questions, asked, docs / "warmup",
+                                 [new_document(500 + i) for i in range(new_docs)], lambda: None)
+                result.errors += warm.errors
+                before = {q: fingerprint(*first.predict(q, api_name="/ask")) for q in asked}
+                result.rss_start_mb = rss_mb(server.proc.pid)
+                samples.append(result.rss_start_mb)
+                say(f"measured: {clients} clients x {questions_per_client} questions while syncing {new_docs} "
+                    f"documents (server at {result.rss_start_mb:.0f} MB)")
+                phase = run_phase(server.url, browser, clients, questions_per_client, asked, docs / "new", new,
+                                  sample)
+            finally:
+                browser.close()
+        result.errors += phase.errors
+        result.sync_message = phase.sync_message
+        result.sync_seconds = phase.sync_ended - phase.sync_started
+        result.asked = len(phase.latencies)
+        result.answered_during_sync = sum(1 for t in phase.finished if phase.sync_started <= t <= phase.sync_ended)
+        result.p50_s, result.p95_s = percentile(phase.latencies, 0.5), percentile(phase.latencies, 0.95)
+        result.max_s = max(phase.latencies, default=0.0)
+        # Every answer given under load is exactly the old generation's or the new one's.
+        after = {q: fingerprint(*first.predict(q, api_name="/ask")) for q in asked}
+        result.changed = [q for q, seen in phase.answers if seen not in (before[q], after[q])]
+        result.differs_after_sync = [q for q in asked if before[q] != after[q]]
+        # The new documents are answerable now.
+        for _, _, question, phrase in new:
+            text, info = first.predict(question, api_name="/ask")
+            result.new_documents_answered += phrase in text and any(
+                s["source"].startswith("new/") for s in info["sources"])
+        result.rss_end_mb = rss_mb(server.proc.pid)
+        samples.append(result.rss_end_mb)
+        result.rss_min_mb, result.rss_max_mb = min(samples), max(samples)
+        step = max(1, len(samples) // 50)
+        result.rss_trace_mb = [round(x) for x in samples[::step]] + [round(samples[-1])]
+    finally:
+        server.stop()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--questions", type=int, default=50, help="questions per client")
+    parser.add_argument("--new-docs", type=int, default=20, help="documents added by the sync during the load")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("GRADIO_ANALYTICS_ENABLED", "False")):
+        os.environ.setdefault(name, value)
+    with tempfile.TemporaryDirectory(prefix="citechat-load-") as tmp:
+        result = run_load(args.clients, args.questions, Path(tmp), args.new_docs)
+    print(json.dumps(asdict(result), indent=2) if args.json else result.summary())
+    for error in result.errors[:10]:
+        print("error:", error)
+    return 0 if not result.errors and not result.changed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

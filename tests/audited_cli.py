@@ -1,0 +1,50 @@
+"""Run the real `citechat` command line in this process while recording what it opens and how much memory it
+takes (used by tests/test_reliability.py; not part of citechat).
+
+    python tests/audited_cli.py REPORT.json -- index --docs DOCS --index INDEX
+
+Every file opened from Python (the `open` audit event: open(), io.open, os.open, which pypdf, python-docx
+and pathlib all go through) and every folder listed (`os.scandir`, `os.listdir`) is recorded. The embedding
+model is loaded and run once before the command, so that `baseline_kb` (peak resident memory at that
+point) already holds the model and its working memory; `peak_kb` is the peak after the command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+
+opened: set[str] = set()
+listed: set[str] = set()
+
+
+def _hook(event: str, args: tuple) -> None:
+    if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        opened.add(os.fsdecode(args[0]))
+    elif event in ("os.scandir", "os.listdir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        listed.add(os.fsdecode(args[0]))
+
+
+def main() -> int:
+    report_path, separator, *argv = sys.argv[1:]
+    assert separator == "--", "usage: audited_cli.py REPORT.json -- citechat arguments"
+    from citechat.cli import main as citechat_main
+    from citechat.embeddings import Embedder
+
+    # Load and warm the model (a full batch of long texts) before measuring.
+    Embedder("all-MiniLM-L6-v2").encode(["warm words " * 120] * 32)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sys.addaudithook(_hook)
+    code = citechat_main(argv)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(report_path, "w", encoding="utf-8") as f:
+        json.dump({"code": code, "baseline_kb": baseline, "peak_kb": peak,
+                   "opened": sorted(opened), "listed": sorted(listed)}, f, ensure_ascii=True,
+                  default=str)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
