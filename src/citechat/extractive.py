@@ -98,7 +98,7 @@ class ExtractiveAnswerer:
         return out
 
     def _score(self, question: str, candidates: list[Candidate]) -> None:
-        vectors = self.retriever.embedder.encode([question] + [c.text for c in candidates])
+        vectors = self.retriever.embedder.encode([question] + [c.text for c in candidates], cache=True)
         semantic = vectors[1:] @ vectors[0]
         q_tokens = set(tokenize(question))
         entities = question_entities(question)

@@ -96,7 +96,7 @@ class Retriever:
     def dense(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
         if not self.snapshot.chunks:
             return []
-        query = self.embedder.encode([question])
+        query = self.embedder.encode([question], cache=True)
         scores, rows = self.snapshot.vectors.search(query, min(n, len(self.snapshot.chunks)))
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
