@@ -516,7 +516,7 @@ def restamp(index: Path) -> None:
     """Record the current vectors.faiss as valid, as someone tampering with both files would."""
     conn = sqlite3.connect(index / store.DB_NAME)
     generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-    digest = store._sha256(index / store.FAISS_NAME)
+    digest = store.sha256_of(index / store.FAISS_NAME)
     with conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'faiss_stamp'", (f"{generation}:{digest}",))
     conn.close()

@@ -214,6 +214,7 @@ class LLMAnswerer:
         texts = [p.text[a:b] for a, b in spans]
         words = set(tokenize(claim))
         overlap = np.array([len(words & set(tokenize(t))) / len(words) if words else 0.0 for t in texts])
-        scores = np.maximum(self.embedder.encode(texts) @ vector, overlap)
+        # Cached: every claim that cites this passage scores the same sentences.
+        scores = np.maximum(self.embedder.encode(texts, cache=True) @ vector, overlap)
         i = int(np.argmax(scores))
         return float(scores[i]), p.start + spans[i][0], p.start + spans[i][1]

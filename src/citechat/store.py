@@ -257,7 +257,7 @@ def _cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
     if not stamp or not path.exists():
         return None
     generation, _, digest = stamp.partition(":")
-    if generation != meta.get("generation") or _sha256(path) != digest:
+    if generation != meta.get("generation") or sha256_of(path) != digest:
         return None
     try:
         index = faiss.read_index(str(path))
@@ -305,10 +305,11 @@ def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
         tmp.unlink(missing_ok=True)
         raise
     with transaction(conn):
-        set_meta(conn, "faiss_stamp", f"{meta['generation']}:{_sha256(path)}")
+        set_meta(conn, "faiss_stamp", f"{meta['generation']}:{sha256_of(path)}")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

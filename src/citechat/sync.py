@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import sqlite3
 import time
@@ -74,14 +73,6 @@ def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Ite
             notify(f"Another sync is updating {index_dir}; waiting for it to finish...")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -206,7 +197,7 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
                 raise UnreadableFile(
                     f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
                 )
-            digest = file_hash(path)
+            digest = store.sha256_of(path)
             if known.get(source) == digest:
                 report.unchanged.append(source)
                 continue
