@@ -108,6 +108,62 @@ def test_order_and_batching_do_not_change_vectors(embedder):
     np.testing.assert_allclose(one_by_one, vectors[: len(TEXTS)], atol=5e-3)
 
 
+SENTENCES = [
+    "The ferry leaves at nine.",
+    "Puffins nest in burrows on the northern cliffs, and the colony is counted every June by volunteers.",
+    "Altman wrote that the crackdown had gone too far.",
+    "Tickets cost four pounds.",
+    "A storm in 1953 destroyed the old pier, which was rebuilt in concrete two years later by the council.",
+    "Yes.",
+    "The keeper's logbook records every ship that passed the point between 1874 and 1921.",
+]
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_short_texts_packed_into_rows_match_one_at_a_time(precision, fresh_runtimes, monkeypatch):
+    if precision == "bfloat16" and not embeddings.bf16_usable():
+        pytest.skip("this torch build cannot run bfloat16 on this CPU")
+    packed_calls = []
+    forward = embeddings._TorchBert.forward
+
+    def spy(self, input_ids, segment, positions, n, packed):
+        packed_calls.append((packed, n, input_ids.shape[0]))
+        return forward(self, input_ids, segment, positions, n, packed)
+
+    monkeypatch.setattr(embeddings._TorchBert, "forward", spy)
+    e = Embedder(MODEL, precision=precision)
+    together = e.encode(SENTENCES)
+    assert packed_calls[0][0] and packed_calls[0][1] == len(SENTENCES) > packed_calls[0][2]  # several per row
+    one_by_one = np.stack([e.encode([t])[0] for t in SENTENCES])
+    expected = reference(SENTENCES)
+    if precision == "float32":
+        np.testing.assert_allclose(together, expected, atol=1e-5)
+        np.testing.assert_allclose(one_by_one, expected, atol=1e-5)
+    else:
+        assert np.min(np.sum(together * expected, axis=1)) > 0.999
+        assert np.min(np.sum(together * one_by_one, axis=1)) > 0.9999
+
+
+@pytest.mark.skipif(not embeddings.bf16_usable(), reason="this torch build cannot run bfloat16 on this CPU")
+def test_weights_packed_ahead_and_plain_weights_agree(fresh_runtimes, monkeypatch):
+    ahead = embeddings._Runtime(MODEL, PrecisionChoice("bfloat16", "test"))
+    assert ahead._bert.prepacked == embeddings._prepack_works()
+    monkeypatch.setattr(embeddings, "_prepack_works", lambda: False)
+    plain = embeddings._Runtime(MODEL, PrecisionChoice("bfloat16", "test"))
+    assert not plain._bert.prepacked
+    texts = TEXTS + SENTENCES
+    assert np.min(np.sum(ahead.embed(texts) * plain.embed(texts), axis=1)) > 0.9999
+
+
+def test_repeated_texts_in_one_call_are_embedded_once():
+    e = Embedder(MODEL, cache_entries=0)  # no cache between calls
+    vectors = e.encode([SENTENCES[0], SENTENCES[1], SENTENCES[0]], cache=True)
+    assert e.texts_embedded == 2 and not e._cache
+    np.testing.assert_array_equal(vectors[0], vectors[2])
+    e.encode([SENTENCES[0]], cache=True)
+    assert e.texts_embedded == 3
+
+
 def test_cache_returns_the_same_vectors_and_counts_only_misses():
     e = Embedder(MODEL, cache_entries=4)
     first = e.encode(TEXTS[:3], cache=True)

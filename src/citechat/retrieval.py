@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -35,6 +36,7 @@ class Passage:
     row: int  # position in the snapshot, unique per chunk
 
 
+@functools.lru_cache(maxsize=100_000)  # the same words recur in every passage an answer reads
 def stem(token: str) -> str:
     """A light English stemmer: enough to match plurals and simple verb forms."""
     for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", "")):
