@@ -217,6 +217,57 @@ def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder):
     assert sixth.embedded == len(chunks_of(bot, "council.docx"))
 
 
+def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(docs, tmp_path, embedder, monkeypatch):
+    an_hour_ago = time.time() - 3600
+    for path in docs.rglob("*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    index = tmp_path / "index"
+    s = settings(docs_dir=docs, index_dir=index)
+    sync_index(s, embedder=embedder)
+    faiss_written = (index / store.FAISS_NAME).stat().st_mtime_ns
+
+    hashed: list[str] = []
+    real_sha = store.sha256_of
+    monkeypatch.setattr(store, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
+    again = sync_index(s, embedder=embedder)
+    assert again.unchanged == COLLECTION_SOURCES and again.embedded == 0
+    assert hashed == []  # same size and modification time: no document was read
+    assert (index / store.FAISS_NAME).stat().st_mtime_ns == faiss_written  # nor the FAISS file rewritten
+
+    # An edit that keeps the size is found by its new modification time.
+    notes = docs / "notes.txt"
+    original = notes.read_bytes()
+    notes.write_bytes(original.replace(b"e", b"E", 1))
+    edited = sync_index(s, embedder=embedder)
+    assert edited.updated == ["notes.txt"] and edited.embedded > 0
+    assert "notes.txt" in hashed
+
+    # An edit in the same clock tick as the sync before it (same size, modification time put back) is found
+    # too: a modification time that recent is never trusted, so the file is hashed again.
+    stamp = notes.stat().st_mtime_ns
+    notes.write_bytes(original.replace(b"a", b"A", 1))
+    os.utime(notes, ns=(stamp, stamp))
+    racy = sync_index(s, embedder=embedder)
+    assert racy.updated == ["notes.txt"]
+    stored = {c.text for c in chunks_of(citechat.open_index(index, docs), "notes.txt")}
+    assert any("A" in t and t in original.replace(b"a", b"A", 1).decode("utf-8") for t in stored)
+
+
+def test_an_index_from_before_modification_times_were_kept_is_upgraded_in_place(docs, tmp_path, embedder):
+    index = tmp_path / "index"
+    s = settings(docs_dir=docs, index_dir=index)
+    first = sync_index(s, embedder=embedder)
+    conn = sqlite3.connect(index / store.DB_NAME)
+    conn.execute("ALTER TABLE documents DROP COLUMN mtime_ns")
+    conn.commit()
+    conn.close()
+    again = sync_index(s, embedder=embedder)
+    assert again.embedded == 0 and again.unchanged == COLLECTION_SOURCES and again.chunks == first.chunks
+    conn = sqlite3.connect(index / store.DB_NAME)
+    assert "mtime_ns" in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    conn.close()
+
+
 def test_a_sync_never_runs_twice_at_once(docs, tmp_path):
     s = settings(docs_dir=docs, index_dir=tmp_path / "index")
     with sync_lock(s.index_dir, wait=False, notify=print):

@@ -29,7 +29,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     source TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, size INTEGER NOT NULL,
-    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL
+    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL, mtime_ns INTEGER
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
@@ -85,6 +85,8 @@ def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
     conn = connect(path)
     try:
         conn.executescript(_SCHEMA)
+        if "mtime_ns" not in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}:
+            conn.execute("ALTER TABLE documents ADD COLUMN mtime_ns INTEGER")  # indexes made before it existed
         with transaction(conn):
             for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
                 conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
@@ -197,6 +199,7 @@ SELECT 1 FROM chunks WHERE typeof(source) != 'text' OR typeof(title) != 'text' O
 UNION ALL
 SELECT 1 FROM documents WHERE typeof(source) != 'text' OR typeof(title) != 'text'
     OR typeof(n_chunks) != 'integer' OR typeof(size) != 'integer' OR typeof(indexed_at) NOT IN ('integer', 'real')
+    OR typeof(mtime_ns) NOT IN ('integer', 'null')
 LIMIT 1
 """
 
@@ -286,6 +289,20 @@ def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
     return index
 
 
+def faiss_cache_written(index_dir: Path, conn: sqlite3.Connection) -> bool:
+    """Is vectors.faiss the file written for the current generation, untouched since (same size and
+    modification time)? Its SHA-256 is checked again whenever an index is opened."""
+    meta = read_meta(conn)
+    try:
+        stat = (index_dir / FAISS_NAME).stat()
+    except OSError:
+        return False
+    return (
+        meta.get("faiss_stamp", "").partition(":")[0] == meta.get("generation")
+        and meta.get("faiss_file") == f"{stat.st_size}:{stat.st_mtime_ns}"
+    )
+
+
 def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
     """Write vectors.faiss for the current generation atomically, then record its stamp."""
     import faiss
@@ -304,8 +321,10 @@ def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
     except BaseException:  # e.g. a full disk: leave no partial file taking up the space
         tmp.unlink(missing_ok=True)
         raise
+    stat = path.stat()
     with transaction(conn):
         set_meta(conn, "faiss_stamp", f"{meta['generation']}:{sha256_of(path)}")
+        set_meta(conn, "faiss_file", f"{stat.st_size}:{stat.st_mtime_ns}")
 
 
 def sha256_of(path: Path) -> str:

@@ -135,7 +135,8 @@ def sync_index(
                 for suffix in ("-wal", "-shm"):
                     Path(str(db_path) + suffix).unlink(missing_ok=True)
                 conn = store.connect(db_path)
-            store.write_faiss_cache(index_dir, conn)
+            if target != db_path or not store.faiss_cache_written(index_dir, conn):
+                store.write_faiss_cache(index_dir, conn)
         except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
             if _out_of_space(exc):
                 conn.close()
@@ -175,8 +176,12 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
-    known = dict(conn.execute("SELECT source, hash FROM documents"))
+    known = {source: (digest, size, mtime_ns) for source, digest, size, mtime_ns
+             in conn.execute("SELECT source, hash, size, mtime_ns FROM documents")}
     present = {source for source, _ in files}
+    # A file's modification time is trusted only once it is older than this: a file written during the
+    # second before a sync could change again within the same clock tick, so it is hashed next time too.
+    trust_before = time.time_ns() - 2_000_000_000
 
     gone = sorted(set(known) - present)
     if gone:
@@ -187,19 +192,28 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
         report.removed.extend(gone)
 
     max_bytes = settings.max_file_mb * 1024 * 1024
-    pending: list[tuple[str, str, int, str, list[Chunk]]] = []  # (source, hash, size, title, chunks)
+    pending: list[tuple[str, str, int, int | None, str, list[Chunk]]] = []  # (source, hash, size, mtime, title, chunks)
+    touched: list[tuple[int | None, str]] = []  # unchanged content, new modification time
     pending_chunks = 0
     for done, (source, path) in enumerate(files, start=1):
         progress("reading", done, len(files))
         try:
-            size = path.stat().st_size
+            stat = path.stat()
+            size = stat.st_size
             if size > max_bytes:
                 raise UnreadableFile(
                     f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
                 )
+            mtime_ns = stat.st_mtime_ns if stat.st_mtime_ns < trust_before else None
+            old_digest, old_size, old_mtime = known.get(source, (None, None, None))
+            if old_mtime is not None and (old_size, old_mtime) == (size, stat.st_mtime_ns):
+                report.unchanged.append(source)  # same size and modification time: not read at all
+                continue
             digest = store.sha256_of(path)
-            if known.get(source) == digest:
+            if old_digest == digest:
                 report.unchanged.append(source)
+                if mtime_ns != old_mtime:
+                    touched.append((mtime_ns, source))
                 continue
             doc = load_document(path, source)
         except (UnreadableFile, OSError) as exc:
@@ -211,13 +225,16 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
             continue
         chunks = chunk_document(doc, settings.chunk_chars, settings.overlap_chars)
         (report.updated if source in known else report.added).append(source)
-        pending.append((source, digest, size, doc.title, chunks))
+        pending.append((source, digest, size, mtime_ns, doc.title, chunks))
         pending_chunks += len(chunks)
         if pending_chunks >= BATCH_CHUNKS:
             _commit(conn, embedder, pending, progress)
             pending, pending_chunks = [], 0
     if pending:
         _commit(conn, embedder, pending, progress)
+    if touched:
+        with store.transaction(conn):
+            conn.executemany("UPDATE documents SET mtime_ns = ? WHERE source = ?", touched)
 
 
 def _skip(report: SyncReport, notify, item: Skipped) -> None:
@@ -232,7 +249,7 @@ def _delete(conn, source: str) -> None:
 
 def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
     """Embed the pending documents' chunks and store them in one transaction."""
-    texts = [embedding_text(c) for _, _, _, _, chunks in pending for c in chunks]
+    texts = [embedding_text(c) for *_, chunks in pending for c in chunks]
     vectors = []
     step = 512
     for i in range(0, len(texts), step):
@@ -241,7 +258,7 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
     progress("embedding", len(texts), len(texts))
     rows = iter(vectors)
     with store.transaction(conn):
-        for source, digest, size, title, chunks in pending:
+        for source, digest, size, mtime_ns, title, chunks in pending:
             _delete(conn, source)
             conn.executemany(
                 "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector) VALUES (?,?,?,?,?,?,?,?)",
@@ -249,6 +266,7 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
                 ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks),
             )
             conn.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", (source, digest, title, size, len(chunks), time.time())
+                "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, mtime_ns) VALUES (?,?,?,?,?,?,?)",
+                (source, digest, title, size, len(chunks), time.time(), mtime_ns),
             )
         store.bump_generation(conn)
