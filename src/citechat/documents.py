@@ -65,7 +65,7 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
     def inside(p: Path) -> bool:
         return p == root or root in p.parents
 
-    def walk(folder: Path) -> None:
+    def walk(folder: Path, prefix: str) -> None:
         real = folder.resolve()
         if real in seen_dirs:
             return
@@ -73,19 +73,18 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            skipped.append(Skipped(_relative(folder, docs_dir), f"cannot list folder: {exc.strerror}"))
+            skipped.append(Skipped(prefix.rstrip("/") or ".", f"cannot list folder: {exc.strerror}"))
             return
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
-            rel = _relative(path, docs_dir)
+            rel = prefix + entry.name  # built as text: Path objects for thousands of files cost more than the listing
             if not _valid_name(rel):  # the index stores names as UTF-8 text; such a name cannot be stored
                 skipped.append(Skipped(_printable(rel), "file name is not valid UTF-8; rename it"))
                 continue
             if entry.is_symlink():
                 try:
-                    target = path.resolve(strict=True)
+                    target = Path(entry.path).resolve(strict=True)
                 except (OSError, RuntimeError):
                     skipped.append(Skipped(rel, "broken or looping symbolic link"))
                     continue
@@ -93,21 +92,18 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                     skipped.append(Skipped(rel, "symbolic link points outside the documents folder"))
                     continue
             if entry.is_dir():
-                walk(path)
+                walk(Path(entry.path), rel + "/")
             elif entry.is_file():
-                if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.append((rel, path))
+                suffix = os.path.splitext(entry.name)[1]
+                if suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append((rel, Path(entry.path)))
                 else:
-                    skipped.append(Skipped(rel, f"unsupported file type '{path.suffix or '(none)'}'"))
+                    skipped.append(Skipped(rel, f"unsupported file type '{suffix or '(none)'}'"))
 
     if not docs_dir.is_dir():
         raise FileNotFoundError(f"Documents folder not found: {docs_dir}. Create it or pass --docs DIR.")
-    walk(docs_dir)
+    walk(docs_dir, "")
     return found, skipped
-
-
-def _relative(path: Path, docs_dir: Path) -> str:
-    return path.relative_to(docs_dir).as_posix()
 
 
 def _valid_name(name: str) -> bool:
