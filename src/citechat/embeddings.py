@@ -6,13 +6,15 @@ bench/README.md):
 - No transformers import: a BERT model with mean pooling runs on a small forward pass in plain torch over its
   safetensors weights, with the `tokenizers` tokenizer; same vectors as sentence-transformers (to ~1e-7),
   ~2.8 s less at every cold start. Any other model folder runs through sentence-transformers.
-- Tokenise once: all texts of a call are tokenised in one go, sorted by token length and cut into batches by a
-  token budget, a new batch starting where a text is much shorter than the batch's longest, so little is
-  spent on padding.
+- Tokenise once: all texts of a call are tokenised in one go, sorted by token length and cut into batches of
+  about 2,048 tokens, a new batch starting where a text is much shorter than the batch's longest, so little
+  is spent on padding. When every text of a call is short (an answer's candidate sentences), several share a
+  row, each attending only to itself and numbered from position 0: one batch instead of six, same vectors.
 - Precision, chosen at run time: on a CPU with native bfloat16 (AVX512-BF16 or AMX) the Linear layers run in
-  bfloat16 under autocast; LayerNorm, softmax and pooling stay float32, and the vectors are float32 and equal
-  the float32 ones to about 1e-3. bfloat16 is used only when the CPU has it natively *and* a short
-  measurement on this machine finds it faster; otherwise everything stays float32 exactly as before. Set
+  bfloat16, on weights packed once into oneDNN's layout (GELU fused in), and attention is two bfloat16
+  products and a softmax; LayerNorm and pooling stay float32, and the vectors are float32 and equal the
+  float32 ones to about 1e-3. bfloat16 is used only when the CPU has it natively *and* a short measurement on
+  this machine finds it faster; otherwise everything stays float32 exactly as before. Set
   CITECHAT_PRECISION=float32 (or bfloat16) to override the choice.
 - Threads: a small call (a question) runs on one thread, which avoids OpenMP's hand-offs (on a busy 2-core
   machine a one-line query took 0.14-0.5 s with two threads and ~9 ms with one); larger calls use every core.
@@ -20,8 +22,9 @@ bench/README.md):
   core busy, spinning threads made a bulk encode up to 5x slower and an answer's sentences 8x slower.
 - Memory: batches are padded to a multiple of 8 tokens and oneDNN keeps at most 256 compiled kernels, so its
   cache of per-shape kernels (each with a packed copy of its weights) stays bounded.
-- Cache: `encode(texts, cache=True)` keeps the vectors of recently embedded short texts (LRU keyed by text),
-  so a question, or a sentence seen in an earlier answer, is not embedded twice.
+- Cache: `encode(texts, cache=True)` embeds each distinct text of the call once and keeps the vectors of
+  recently embedded short texts (LRU keyed by text), so a question, or a sentence seen in an earlier answer,
+  is not embedded twice.
 """
 
 from __future__ import annotations
