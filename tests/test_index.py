@@ -18,7 +18,7 @@ import pytest
 import citechat
 from citechat import store
 from citechat.config import settings
-from citechat.sync import SyncBusy, sync_index, sync_lock
+from citechat.sync import TRUST_AFTER_NS, SyncBusy, file_signature, sync_index, sync_lock
 from conftest import (
     COLLECTION_SOURCES,
     QUESTIONS,
@@ -218,11 +218,9 @@ def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder):
 
 
 def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(docs, tmp_path, embedder, monkeypatch):
-    an_hour_ago = time.time() - 3600
-    for path in docs.rglob("*"):
-        os.utime(path, (an_hour_ago, an_hour_ago))
     index = tmp_path / "index"
     s = settings(docs_dir=docs, index_dir=index)
+    time.sleep(TRUST_AFTER_NS / 1e9 + 0.1)  # the collection was just written: let its file times become trustworthy
     sync_index(s, embedder=embedder)
     faiss_written = (index / store.FAISS_NAME).stat().st_mtime_ns
 
@@ -231,40 +229,49 @@ def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(
     monkeypatch.setattr(store, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
     again = sync_index(s, embedder=embedder)
     assert again.unchanged == COLLECTION_SOURCES and again.embedded == 0
-    assert hashed == []  # same size and modification time: no document was read
+    assert hashed == []  # no document was read
     assert (index / store.FAISS_NAME).stat().st_mtime_ns == faiss_written  # nor the FAISS file rewritten
 
-    # An edit that keeps the size is found by its new modification time.
+    # A touched file (same content, new times) is read and found unchanged: nothing is embedded.
     notes = docs / "notes.txt"
+    an_hour_ago = time.time() - 3600
+    os.utime(notes, (an_hour_ago, an_hour_ago))
+    touched = sync_index(s, embedder=embedder)
+    assert "notes.txt" in hashed and touched.embedded == 0 and touched.unchanged == COLLECTION_SOURCES
+
+    # A same-size edit whose modification time is put back (as `touch -r` or `cp -p` would) is still found:
+    # the change time, which no tool sets back, differs.
+    stamp = notes.stat().st_mtime_ns
     original = notes.read_bytes()
     notes.write_bytes(original.replace(b"e", b"E", 1))
+    os.utime(notes, ns=(stamp, stamp))
     edited = sync_index(s, embedder=embedder)
     assert edited.updated == ["notes.txt"] and edited.embedded > 0
-    assert "notes.txt" in hashed
-
-    # An edit in the same clock tick as the sync before it (same size, modification time put back) is found
-    # too: a modification time that recent is never trusted, so the file is hashed again.
-    stamp = notes.stat().st_mtime_ns
-    notes.write_bytes(original.replace(b"a", b"A", 1))
-    os.utime(notes, ns=(stamp, stamp))
-    racy = sync_index(s, embedder=embedder)
-    assert racy.updated == ["notes.txt"]
-    stored = {c.text for c in chunks_of(citechat.open_index(index, docs), "notes.txt")}
-    assert any("A" in t and t in original.replace(b"a", b"A", 1).decode("utf-8") for t in stored)
+    stored = chunks_of(citechat.open_index(index, docs), "notes.txt")
+    assert stored and all(c.text == file_text(notes)[c.start : c.end] for c in stored)
 
 
-def test_an_index_from_before_modification_times_were_kept_is_upgraded_in_place(docs, tmp_path, embedder):
+def test_file_times_too_recent_are_not_trusted(tmp_path):
+    path = tmp_path / "fresh.txt"
+    path.write_text("Just written.", encoding="utf-8")
+    stat = path.stat()
+    assert file_signature(stat, time.time_ns() - TRUST_AFTER_NS) is None  # hashed again at the next sync
+    assert file_signature(stat, time.time_ns() + 1) == f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
+
+
+def test_an_index_made_before_file_times_were_kept_opens_and_is_upgraded_in_place(docs, tmp_path, embedder):
     index = tmp_path / "index"
     s = settings(docs_dir=docs, index_dir=index)
     first = sync_index(s, embedder=embedder)
     conn = sqlite3.connect(index / store.DB_NAME)
-    conn.execute("ALTER TABLE documents DROP COLUMN mtime_ns")
+    conn.execute("ALTER TABLE documents DROP COLUMN file_stat")
     conn.commit()
     conn.close()
+    assert citechat.open_index(index, docs).retrieve(LIGHTHOUSE_Q)[0].source == QUESTIONS[0][1]  # read as it is
     again = sync_index(s, embedder=embedder)
     assert again.embedded == 0 and again.unchanged == COLLECTION_SOURCES and again.chunks == first.chunks
     conn = sqlite3.connect(index / store.DB_NAME)
-    assert "mtime_ns" in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    assert "file_stat" in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
     conn.close()
 
 

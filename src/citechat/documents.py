@@ -95,6 +95,7 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                 walk(Path(entry.path), rel + "/")
             elif entry.is_file():
                 suffix = os.path.splitext(entry.name)[1]
+                suffix = suffix if len(suffix) > 1 else ""  # "notes." has no type, as for pathlib
                 if suffix.lower() in SUPPORTED_SUFFIXES:
                     found.append((rel, Path(entry.path)))
                 else:

@@ -306,7 +306,7 @@ class _Runtime:
         n_threads = 1 if int(lengths.sum()) <= SMALL_CALL_TOKENS else bulk_threads()
         packed = self.backend == "torch" and len(texts) > 1 and int(lengths.max()) <= PACK_WIDTH
         if packed:
-            batches = _packed_batches(order, lengths)
+            batches = _packed_batches(order, lengths, max_batch)
         else:
             batches = ([[i] for i in batch] for batch in _batches(order, lengths, max_batch))
         with threads(n_threads), torch.inference_mode(), self._autocast():
@@ -464,19 +464,28 @@ class _TorchBert:
 
 
 def _prepack_works() -> bool:
-    """Can this torch build run Linear layers on weights packed ahead of time for oneDNN (bfloat16)? Checked
-    on a small product against the plain one; any failure means the plain path."""
+    """Can this torch build run Linear layers on weights packed ahead of time for oneDNN (bfloat16), plain and
+    with GELU fused, for a few rows and for many? Checked against the plain products; any failure means the
+    plain path."""
     try:
         import torch
+        from torch.nn import functional as F
 
         generator = torch.Generator().manual_seed(0)
-        x = torch.randn(8, 64, generator=generator).to(torch.bfloat16)
         w = torch.randn(32, 64, generator=generator).to(torch.bfloat16)
         b = torch.randn(32, generator=generator).to(torch.bfloat16)
         with torch.inference_mode():
-            packed = torch.ops.mkldnn._reorder_linear_weight(w, 8)
-            y = torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], "")
-            return bool(torch.allclose(y.float(), torch.nn.functional.linear(x, w, b).float(), atol=0.05, rtol=0.02))
+            packed = torch.ops.mkldnn._reorder_linear_weight(w, BATCH_TOKENS)
+            for rows in (8, 300):
+                x = torch.randn(rows, 64, generator=generator).to(torch.bfloat16)
+                plain = F.linear(x, w, b).float()
+                for got, expected in (
+                    (torch.ops.mkldnn._linear_pointwise(x, packed, b, "none", [], ""), plain),
+                    (torch.ops.mkldnn._linear_pointwise(x, packed, b, "gelu", [], "none"), F.gelu(plain)),
+                ):
+                    if got.shape != expected.shape or not torch.allclose(got.float(), expected, atol=0.1, rtol=0.02):
+                        return False
+        return True
     except Exception:  # an older or unusual torch build
         return False
 
@@ -497,9 +506,10 @@ def _batches(order: np.ndarray, lengths: np.ndarray, max_batch: int) -> Iterator
         yield batch
 
 
-def _packed_batches(order: np.ndarray, lengths: np.ndarray) -> Iterator[list[list[int]]]:
+def _packed_batches(order: np.ndarray, lengths: np.ndarray, max_batch: int) -> Iterator[list[list[int]]]:
     """Pack short texts, sorted by decreasing length, several to a row as long as the longest of them (each
-    longest remaining text topped up with the shortest ones), BATCH_TOKENS of rows per batch. Rows no wider
+    longest remaining text topped up with the shortest ones), BATCH_TOKENS of rows (at most max_batch
+    rows) per batch. Rows no wider
     than needed keep attention, which is computed over whole rows, cheap."""
     width = -(-int(lengths[order[0]]) // PAD_TO) * PAD_TO
     rows: list[list[int]] = []
@@ -512,7 +522,7 @@ def _packed_batches(order: np.ndarray, lengths: np.ndarray) -> Iterator[list[lis
             used += int(lengths[order[hi]])
             hi -= 1
         rows.append(row)
-    per_batch = max(1, BATCH_TOKENS // width)
+    per_batch = max(1, min(max_batch, BATCH_TOKENS // width))
     for start in range(0, len(rows), per_batch):
         yield rows[start : start + per_batch]
 

@@ -29,7 +29,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     source TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, size INTEGER NOT NULL,
-    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL, mtime_ns INTEGER
+    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL, file_stat TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
@@ -85,8 +85,8 @@ def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
     conn = connect(path)
     try:
         conn.executescript(_SCHEMA)
-        if "mtime_ns" not in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}:
-            conn.execute("ALTER TABLE documents ADD COLUMN mtime_ns INTEGER")  # indexes made before it existed
+        if "file_stat" not in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}:
+            conn.execute("ALTER TABLE documents ADD COLUMN file_stat TEXT")  # indexes made before it existed
         with transaction(conn):
             for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
                 conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
@@ -199,7 +199,6 @@ SELECT 1 FROM chunks WHERE typeof(source) != 'text' OR typeof(title) != 'text' O
 UNION ALL
 SELECT 1 FROM documents WHERE typeof(source) != 'text' OR typeof(title) != 'text'
     OR typeof(n_chunks) != 'integer' OR typeof(size) != 'integer' OR typeof(indexed_at) NOT IN ('integer', 'real')
-    OR typeof(mtime_ns) NOT IN ('integer', 'null')
 LIMIT 1
 """
 

@@ -75,6 +75,20 @@ def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Ite
         yield
 
 
+# File metadata is trusted to show a file unchanged only once it is older than this: a file written just
+# before a sync could change again within the same clock tick (or a coarse file system's timestamp).
+TRUST_AFTER_NS = 2_000_000_000
+
+
+def file_signature(stat: os.stat_result, trust_before: int) -> str | None:
+    """What identifies a file's current version without reading it: size, modification and change times,
+    inode (as git does; the change time cannot be set back by `touch` or `cp -p`). None when too recent to
+    trust, so the file is hashed again at the next sync."""
+    if max(stat.st_mtime_ns, stat.st_ctime_ns) >= trust_before:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
+
+
 def embedding_text(chunk: Chunk) -> str:
     # The title gives every chunk of a document the context of what the document is about.
     if chunk.ordinal == 0 or chunk.text.startswith(chunk.title):
@@ -176,12 +190,10 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
-    known = {source: (digest, size, mtime_ns) for source, digest, size, mtime_ns
-             in conn.execute("SELECT source, hash, size, mtime_ns FROM documents")}
+    known = dict(conn.execute("SELECT source, hash FROM documents"))
+    signatures = dict(conn.execute("SELECT source, file_stat FROM documents"))
     present = {source for source, _ in files}
-    # A file's modification time is trusted only once it is older than this: a file written during the
-    # second before a sync could change again within the same clock tick, so it is hashed next time too.
-    trust_before = time.time_ns() - 2_000_000_000
+    trust_before = time.time_ns() - TRUST_AFTER_NS
 
     gone = sorted(set(known) - present)
     if gone:
@@ -192,8 +204,8 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
         report.removed.extend(gone)
 
     max_bytes = settings.max_file_mb * 1024 * 1024
-    pending: list[tuple[str, str, int, int | None, str, list[Chunk]]] = []  # (source, hash, size, mtime, title, chunks)
-    touched: list[tuple[int | None, str]] = []  # unchanged content, new modification time
+    pending: list[tuple[str, str, int, str | None, str, list[Chunk]]] = []  # (source, hash, size, signature, title, chunks)
+    touched: list[tuple[str | None, str]] = []  # (signature, source): same content, new file metadata
     pending_chunks = 0
     for done, (source, path) in enumerate(files, start=1):
         progress("reading", done, len(files))
@@ -204,16 +216,15 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
                 raise UnreadableFile(
                     f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
                 )
-            mtime_ns = stat.st_mtime_ns if stat.st_mtime_ns < trust_before else None
-            old_digest, old_size, old_mtime = known.get(source, (None, None, None))
-            if old_mtime is not None and (old_size, old_mtime) == (size, stat.st_mtime_ns):
-                report.unchanged.append(source)  # same size and modification time: not read at all
+            signature = file_signature(stat, trust_before)
+            if signature is not None and signature == signatures.get(source):
+                report.unchanged.append(source)  # not read at all
                 continue
             digest = store.sha256_of(path)
-            if old_digest == digest:
+            if known.get(source) == digest:
                 report.unchanged.append(source)
-                if mtime_ns != old_mtime:
-                    touched.append((mtime_ns, source))
+                if signature != signatures.get(source):
+                    touched.append((signature, source))
                 continue
             doc = load_document(path, source)
         except (UnreadableFile, OSError) as exc:
@@ -225,7 +236,7 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
             continue
         chunks = chunk_document(doc, settings.chunk_chars, settings.overlap_chars)
         (report.updated if source in known else report.added).append(source)
-        pending.append((source, digest, size, mtime_ns, doc.title, chunks))
+        pending.append((source, digest, size, signature, doc.title, chunks))
         pending_chunks += len(chunks)
         if pending_chunks >= BATCH_CHUNKS:
             _commit(conn, embedder, pending, progress)
@@ -234,7 +245,7 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
         _commit(conn, embedder, pending, progress)
     if touched:
         with store.transaction(conn):
-            conn.executemany("UPDATE documents SET mtime_ns = ? WHERE source = ?", touched)
+            conn.executemany("UPDATE documents SET file_stat = ? WHERE source = ?", touched)
 
 
 def _skip(report: SyncReport, notify, item: Skipped) -> None:
@@ -258,7 +269,7 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
     progress("embedding", len(texts), len(texts))
     rows = iter(vectors)
     with store.transaction(conn):
-        for source, digest, size, mtime_ns, title, chunks in pending:
+        for source, digest, size, signature, title, chunks in pending:
             _delete(conn, source)
             conn.executemany(
                 "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector) VALUES (?,?,?,?,?,?,?,?)",
@@ -266,7 +277,7 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
                 ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks),
             )
             conn.execute(
-                "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, mtime_ns) VALUES (?,?,?,?,?,?,?)",
-                (source, digest, title, size, len(chunks), time.time(), mtime_ns),
+                "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, file_stat) VALUES (?,?,?,?,?,?,?)",
+                (source, digest, title, size, len(chunks), time.time(), signature),
             )
         store.bump_generation(conn)
