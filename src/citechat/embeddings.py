@@ -435,20 +435,25 @@ class _TorchBert:
             keep = (segment >= 0)[:, None, None, :]
         else:
             keep = None
-        bias = None
+        bias = scores = None
         for qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b in self.layers:
             qkv = self._linear(x, qkv_w, qkv_b)
             if qkv.dtype == torch.bfloat16:
                 # In bfloat16, two batched products and a softmax take ~35% less time than
                 # scaled_dot_product_attention's CPU kernel (attention is a third of the pass on 1000-character
-                # chunks), with vectors as close to float32 as before (see bench/README.md).
+                # chunks), with vectors as close to float32 as before (see bench/README.md). The scores live in
+                # one buffer for all layers and the softmax works in place: a fresh 25 MB tensor per layer
+                # cost more in page faults than the softmax itself.
                 if bias is None and keep is not None:
                     bias = torch.zeros(keep.shape, dtype=torch.bfloat16).masked_fill_(~keep, float("-inf"))
+                if scores is None:
+                    scores = torch.empty(batch * heads, length, length, dtype=torch.bfloat16)
                 q, k, v = qkv.view(batch, length, 3, heads, size).permute(2, 0, 3, 1, 4).reshape(3, batch * heads, length, size)
-                scores = torch.bmm(q, k.transpose(1, 2))
+                torch.bmm(q, k.transpose(1, 2), out=scores)
                 if bias is not None:
                     scores.view(batch, heads, length, length).add_(bias)
-                attended = torch.bmm(torch.softmax(scores, -1), v).view(batch, heads, length, size)
+                torch.ops.aten._softmax.out(scores, -1, False, out=scores)
+                attended = torch.bmm(scores, v).view(batch, heads, length, size)
             else:
                 q, k, v = qkv.view(batch, length, 3, heads, size).permute(2, 0, 3, 1, 4)
                 attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=1.0)
