@@ -513,9 +513,8 @@ def _batches(order: np.ndarray, lengths: np.ndarray, max_batch: int) -> Iterator
 
 def _packed_batches(order: np.ndarray, lengths: np.ndarray, max_batch: int) -> Iterator[list[list[int]]]:
     """Pack short texts, sorted by decreasing length, several to a row as long as the longest of them (each
-    longest remaining text topped up with the shortest ones), BATCH_TOKENS of rows (at most max_batch
-    rows) per batch. Rows no wider
-    than needed keep attention, which is computed over whole rows, cheap."""
+    longest remaining text topped up with the shortest ones); about BATCH_TOKENS tokens, and at most max_batch
+    rows, per batch. Rows no wider than needed keep attention, computed over whole rows, cheap."""
     width = -(-int(lengths[order[0]]) // PAD_TO) * PAD_TO
     rows: list[list[int]] = []
     lo, hi = 0, len(order) - 1
