@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .config import settings as make_settings, settings_for_index
+from .config import redact, settings as make_settings, settings_for_index
 
 
 def _progress_printer():
@@ -156,20 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without --auth")
     p.set_defaults(func=cmd_serve)
     return parser
-
-
-SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH")
-
-
-def redact(text: str) -> str:
-    """The text with every configured secret (LLM keys, the app's password) replaced by ***: an error from an
-    LLM server may quote the key it was sent, and such messages are shown and logged."""
-    for name in SECRET_VARIABLES:
-        value = os.environ.get(name) or ""
-        for secret in {value, value.partition(":")[2]} if name == "CITECHAT_AUTH" else {value}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:

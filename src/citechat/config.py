@@ -56,3 +56,17 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
         if recorded is not None:
             return base.with_overrides(docs_dir=recorded)
     return base
+
+
+SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH")
+
+
+def redact(text: str) -> str:
+    """The text with every configured secret (LLM keys, the app's password) replaced by ***: an error from an
+    LLM server may quote the key it was sent, and such messages are shown and logged."""
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name) or ""
+        for secret in {value, value.partition(":")[2]} if name == "CITECHAT_AUTH" else {value}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return text

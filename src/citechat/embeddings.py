@@ -311,27 +311,34 @@ class _Runtime:
             batches = ([[i] for i in batch] for batch in _batches(order, lengths, max_batch))
         with threads(n_threads), torch.inference_mode(), self._autocast():
             for rows in batches:
-                longest = max(sum(int(lengths[i]) for i in row) for row in rows)
-                width = -(-longest // PAD_TO) * PAD_TO  # few distinct shapes: see PAD_TO
-                input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-                segment = np.full((len(rows), width), -1, dtype=np.int64)  # which text of the batch, -1: padding
-                positions = np.zeros((len(rows), width), dtype=np.int64)
                 members = [i for row in rows for i in row]
-                local = 0
-                for r, row in enumerate(rows):
-                    at = 0
-                    for i in row:
-                        n = int(lengths[i])
-                        input_ids[r, at : at + n] = ids[i]
-                        segment[r, at : at + n] = local
-                        positions[r, at : at + n] = np.arange(n)
-                        at, local = at + n, local + 1
+                input_ids, segment, positions = _lay_out([[ids[i] for i in row] for row in rows], self.pad_id)
                 vectors = self._forward(
                     torch.from_numpy(input_ids), torch.from_numpy(segment), torch.from_numpy(positions),
                     len(members), packed,
                 ).float()
                 out[members] = torch.nn.functional.normalize(vectors, p=2, dim=1).numpy()
         return out
+
+
+def _lay_out(rows: list[list[list[int]]], pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's (input_ids, segment, positions) arrays from its rows of tokenised texts, each row's texts one
+    after the other, padded to a multiple of PAD_TO. segment numbers the batch's texts in order (-1 for
+    padding); positions restart at 0 for each text."""
+    width = max(sum(len(tokens) for tokens in row) for row in rows)
+    width = -(-width // PAD_TO) * PAD_TO  # few distinct shapes: see PAD_TO
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    segment = np.full((len(rows), width), -1, dtype=np.int64)
+    positions = np.zeros((len(rows), width), dtype=np.int64)
+    text = 0
+    for r, row in enumerate(rows):
+        at = 0
+        for tokens in row:
+            input_ids[r, at : at + len(tokens)] = tokens
+            segment[r, at : at + len(tokens)] = text
+            positions[r, at : at + len(tokens)] = np.arange(len(tokens))
+            at, text = at + len(tokens), text + 1
+    return input_ids, segment, positions
 
 
 def _plain_bert(folder: Path) -> bool:

@@ -70,6 +70,12 @@ def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
     }
 
 
+def unreadable(exc: BaseException, path: Path | None = None) -> IndexCorrupt:
+    """The error for a database SQLite cannot read, saying how to recover."""
+    where = f" {path}" if path else ""
+    return IndexCorrupt(f"The index database{where} is unreadable ({exc}). {REBUILD_HINT}")
+
+
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     try:
@@ -77,7 +83,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
     except sqlite3.DatabaseError as exc:  # not a database at all: the first statement is where it shows
         conn.close()
-        raise IndexCorrupt(f"The index database {path} is unreadable ({exc}). {REBUILD_HINT}") from exc
+        raise unreadable(exc, path) from exc
     return conn
 
 
@@ -92,7 +98,7 @@ def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise IndexCorrupt(f"The index database {path} is unreadable ({exc}). {REBUILD_HINT}") from exc
+        raise unreadable(exc, path) from exc
     return conn
 
 
@@ -117,7 +123,7 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     try:
         return dict(conn.execute("SELECT key, value FROM meta"))
     except sqlite3.DatabaseError as exc:
-        raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+        raise unreadable(exc) from exc
 
 
 def check_manifest(meta: dict[str, str], expected: dict[str, str], where: Path) -> None:
@@ -212,7 +218,7 @@ def _check_values(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
     try:
         malformed = conn.execute(_MALFORMED_ROWS).fetchone()
     except sqlite3.DatabaseError as exc:
-        raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+        raise unreadable(exc) from exc
     if not numbers_ok or malformed:
         raise IndexCorrupt(f"The index database holds malformed values (damaged or edited). {REBUILD_HINT}")
 
@@ -237,14 +243,14 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
                 for r in conn.execute("SELECT source, title, n_chunks, size, indexed_at FROM documents ORDER BY source")
             ]
         except sqlite3.DatabaseError as exc:
-            raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+            raise unreadable(exc) from exc
         chunks = [ChunkRecord(*r[1:]) for r in rows]
         vectors = _cached_faiss(index_dir, meta, len(rows))
         if vectors is None:
             try:
                 vectors = _faiss_from_db(conn, int(meta["dimension"]))
             except sqlite3.DatabaseError as exc:
-                raise IndexCorrupt(f"The index database is unreadable ({exc}). {REBUILD_HINT}") from exc
+                raise unreadable(exc) from exc
         conn.execute("COMMIT")
     finally:
         conn.close()

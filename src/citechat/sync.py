@@ -164,7 +164,7 @@ def sync_index(
             if not isinstance(exc, sqlite3.DatabaseError):
                 raise
             # a damaged database: say how to recover instead of crashing
-            raise store.IndexCorrupt(f"The index database is unreadable ({exc}). {store.REBUILD_HINT}") from exc
+            raise store.unreadable(exc) from exc
         finally:
             conn.close()
     report.seconds = time.perf_counter() - started
@@ -190,8 +190,8 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
-    known = dict(conn.execute("SELECT source, hash FROM documents"))
-    signatures = dict(conn.execute("SELECT source, file_stat FROM documents"))
+    known = {source: (digest, signature) for source, digest, signature
+             in conn.execute("SELECT source, hash, file_stat FROM documents")}
     present = {source for source, _ in files}
     trust_before = time.time_ns() - TRUST_AFTER_NS
 
@@ -217,13 +217,14 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
                     f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
                 )
             signature = file_signature(stat, trust_before)
-            if signature is not None and signature == signatures.get(source):
+            known_digest, known_signature = known.get(source, (None, None))
+            if signature is not None and signature == known_signature:
                 report.unchanged.append(source)  # not read at all
                 continue
             digest = store.sha256_of(path)
-            if known.get(source) == digest:
+            if digest == known_digest:
                 report.unchanged.append(source)
-                if signature != signatures.get(source):
+                if signature != known_signature:
                     touched.append((signature, source))
                 continue
             doc = load_document(path, source)

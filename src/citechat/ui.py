@@ -37,8 +37,7 @@ import gradio as gr  # noqa: E402
 
 from .answers import MARKER, Answer, Source  # noqa: E402
 from .bot import Bot  # noqa: E402
-from .cli import redact  # noqa: E402
-from .config import Settings  # noqa: E402
+from .config import Settings, redact  # noqa: E402
 from .store import IndexNotFound  # noqa: E402
 from .sync import SyncReport, sync_index  # noqa: E402
 
