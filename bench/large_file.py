@@ -74,7 +74,7 @@ def main() -> int:
         root = Path(tmp)
         (root / "small").mkdir()
         (root / "small" / "one.txt").write_text("The Arden ferry sails at nine.\n", encoding="utf-8")
-        code, seconds, baseline_kb, _ = index(root / "small", root / "small-index", limit)
+        code, _, baseline_kb, _ = index(root / "small", root / "small-index", limit)
         assert code == 0
         (root / "large").mkdir()
         path = root / "large" / "large.txt"

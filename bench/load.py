@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
-SEED_QA = ROOT / "bench" / "seed_qa" / "questions.jsonl"
+SEED_QA = ROOT / "bench" / "seed_qa"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -87,11 +87,6 @@ def listening_addresses(port: int) -> set[str]:
 
 def is_loopback(address: str) -> bool:
     return address.startswith("127.") or address == "0000:0000:0000:0000:0000:0000:0000:0001"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 @dataclass
@@ -274,6 +269,7 @@ def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: i
     questions_per_client // 2, while the app syncs `new_docs` documents) lets the server reach its working
     size; then the measured phase: `questions_per_client` each while it syncs `new_docs` more."""
     import citechat
+    from citechat.eval import load_questions, percentile
     from gradio_client import Client
     from playwright.sync_api import sync_playwright
 
@@ -282,8 +278,7 @@ def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: i
     docs, index = workdir / "docs", workdir / "index"
     shutil.copytree(SEEDS, docs)
     citechat.build_index(docs, index)
-    questions = [json.loads(line) for line in SEED_QA.read_text().splitlines()]
-    asked = [q["question"] for q in questions if q["answerable"]]
+    asked = [q.question for q in load_questions(SEED_QA) if q.answerable]
     warmup_questions = max(1, questions_per_client // 2) if warmup_questions is None else warmup_questions
 
     server = Server(docs, index, workdir / "server.log", subprocess_env())

@@ -16,37 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import baseline
 import citechat
-from citechat.eval import YES_NO, doc_id, evaluate, load_questions, normalise
+from citechat.eval import YES_NO, doc_id, evaluate, load_questions, normalise, rank_metrics
 from citechat.retrieval import fuse
+from corpus import DEV
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASET = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "eval" / "multihop_rag_lite"
+DATASET = Path(sys.argv[1]) if len(sys.argv) > 1 else DEV
 DOCS = Path(sys.argv[2]) if len(sys.argv) > 2 else DATASET / "corpus"
-
-
-def score(ranked_ids: list[list[str]], golds: list[set[str]]) -> tuple[float, float, float]:
-    h1 = h5 = rr = 0.0
-    for ids, gold in zip(ranked_ids, golds):
-        first = next((i for i, d in enumerate(ids[:10], start=1) if d in gold), None)
-        h1 += first == 1
-        h5 += first is not None and first <= 5
-        rr += 1 / first if first else 0
-    n = len(golds)
-    return h1 / n, h5 / n, rr / n
-
-
-def baseline_store(corpus: Path):
-    from langchain_community.vectorstores import FAISS
-    from langchain_core.documents import Document
-    from langchain_huggingface import HuggingFaceEmbeddings
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    from citechat.embeddings import model_path
-
-    docs = [Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.name}) for p in sorted(corpus.glob("*.txt"))]
-    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(docs)
-    return FAISS.from_documents(chunks, HuggingFaceEmbeddings(model_name=model_path("all-MiniLM-L6-v2")))
 
 
 def baseline_answers(store, questions) -> dict[str, float]:
@@ -79,13 +56,13 @@ def main() -> None:
             runs["final (bot.retrieve)"].append([doc_id(p.source) for p in bot.retrieve(q.question, k=10)])
         print(f"{len(questions)} answerable questions, {bot.n_chunks} chunks ({time.perf_counter() - started:.1f}s)")
         report = evaluate(bot, everything, k=5)
-    store = baseline_store(DOCS)
+    store, _ = baseline.build(DOCS, baseline.embeddings())
     runs["LangChain tutorial baseline"] = [
         [doc_id(d.metadata["source"]) for d in store.similarity_search(q.question, k=10)] for q in questions
     ]
     print(f"\n{'retrieval':<30} {'hit@1':>6} {'hit@5':>6} {'MRR@10':>7}")
     for name, ranked in runs.items():
-        h1, h5, mrr = score(ranked, golds)
+        h1, h5, mrr = rank_metrics(ranked, golds, 5)
         print(f"{name:<30} {h1:6.3f} {h5:6.3f} {mrr:7.3f}")
     base = baseline_answers(store, everything)
     print(f"\n{'answers':<34} {'citechat':>9} {'baseline':>9}")

@@ -26,7 +26,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,10 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-DEV = ROOT.parent / "shared" / "eval" / "multihop_rag_lite"
+import baseline  # noqa: E402
+from baseline import MODEL  # noqa: E402
+from corpus import DEV  # noqa: E402
+from load import free_port  # noqa: E402
+
 SEEDS = ROOT / "seeds"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-MODEL = "all-MiniLM-L6-v2"
 FIRST_QUESTION = "What did Altman say?"
 SECTIONS = ("index", "precision", "resync", "latency", "coldstart")
 
@@ -55,9 +57,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+def p50_p95(values: list[float]) -> tuple[float, float]:
+    from citechat.eval import percentile
+
+    return percentile(values, 0.5), percentile(values, 0.95)
+
+
+def timed_ms(fn, items) -> list[float]:
+    """Milliseconds of fn(item) for each item."""
+    times = []
+    for item in items:
+        started = time.perf_counter()
+        fn(item)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 def corpus_size(docs: Path) -> tuple[int, int]:
@@ -72,10 +85,10 @@ def dev_questions():
 
 
 def hit_at_5(ranked_sources: list[list[str]], questions) -> float:
-    from citechat.eval import doc_id
+    from citechat.eval import doc_id, rank_metrics
 
-    hits = sum(bool({doc_id(s) for s in ranked[:5]} & set(q.gold_doc_ids)) for ranked, q in zip(ranked_sources, questions))
-    return hits / len(questions)
+    ranked = [[doc_id(source) for source in sources] for sources in ranked_sources]
+    return rank_metrics(ranked, [set(q.gold_doc_ids) for q in questions], 5)[1]
 
 
 def worker(kind: str, **params) -> dict:
@@ -119,27 +132,12 @@ def w_index_citechat(docs: str, index: str, questions: bool = False, keep: bool 
     return out
 
 
-def _baseline_embeddings():
-    from langchain_huggingface import HuggingFaceEmbeddings
-
-    from citechat.embeddings import model_path
-
-    return HuggingFaceEmbeddings(model_name=model_path(MODEL))
-
-
 def w_index_baseline(docs: str, questions: bool = False, latency: bool = False, save: str | None = None) -> dict:
-    from langchain_community.vectorstores import FAISS
-    from langchain_core.documents import Document
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    embeddings = _baseline_embeddings()  # loads the model before the clock starts
+    embeddings = baseline.embeddings()  # loads the model before the clock starts
     started = time.perf_counter()
-    files = sorted(p for p in Path(docs).rglob("*.txt"))
-    documents = [Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.name}) for p in files]
-    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(documents)
-    store = FAISS.from_documents(chunks, embeddings)
+    store, chunks = baseline.build(Path(docs), embeddings)
     seconds = time.perf_counter() - started
-    out = {"seconds": seconds, "chunks": len(chunks), "documents": len(files),
+    out = {"seconds": seconds, "chunks": len(chunks), "documents": sum(1 for _ in Path(docs).rglob("*.txt")),
            "embedded_chars": sum(len(c.page_content) for c in chunks)}
     if save:
         store.save_local(save)
@@ -150,12 +148,8 @@ def w_index_baseline(docs: str, questions: bool = False, latency: bool = False, 
                                     for q in answerable], answerable)
     if latency:
         store.similarity_search(qs[0].question, k=4)
-        times = []
-        for q in qs:
-            t = time.perf_counter()
-            store.similarity_search(q.question, k=4)
-            times.append((time.perf_counter() - t) * 1000)
-        out["search_p50_ms"], out["search_p95_ms"] = pct(times, 0.5), pct(times, 0.95)
+        times = timed_ms(lambda q: store.similarity_search(q.question, k=4), qs)
+        out["search_p50_ms"], out["search_p95_ms"] = p50_p95(times)
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -206,51 +200,39 @@ def w_resync(docs: str, index: str) -> dict:
     return {"cases": cases, "faiss_write_seconds": faiss_write, "peak_rss_mb": peak_rss_mb()}
 
 
-def w_latency(index: str) -> dict:
-    from citechat.bot import Bot
-    from citechat.config import settings_for_index
-
-    s = settings_for_index(index)
-    started = time.perf_counter()
-    retrieve_bot, answer_bot = Bot(s), Bot(s)  # separate caches: each pass starts cold
-    retrieve_bot.retriever.bm25
-    open_seconds = time.perf_counter() - started
-    warm = "How did the market react?"  # load the model and choose its precision before timing
-    retrieve_bot.retrieve(warm), answer_bot.answer(warm)
-    questions = [q.question for q in dev_questions()]
-    out: dict = {"open_seconds": open_seconds, "questions": len(questions), "chunks": retrieve_bot.n_chunks}
-    for label in ("first", "again"):  # "again": the same questions a second time (cached vectors)
-        for name, fn in (("retrieve", retrieve_bot.retrieve), ("answer", answer_bot.answer)):
-            times = []
-            for q in questions:
-                t = time.perf_counter()
-                fn(q)
-                times.append((time.perf_counter() - t) * 1000)
-            out[f"{name}_{label}_p50_ms"], out[f"{name}_{label}_p95_ms"] = pct(times, 0.5), pct(times, 0.95)
-    # The worst case: no vector cached at all, every answer embeds all its candidate sentences.
-    from citechat.embeddings import Embedder
-
-    uncached = Bot(s, embedder=Embedder(s.model, cache_entries=0))
-    times = []
-    for q in questions:
-        t = time.perf_counter()
-        uncached.answer(q)
-        times.append((time.perf_counter() - t) * 1000)
-    out["answer_nocache_p50_ms"], out["answer_nocache_p95_ms"] = pct(times, 0.5), pct(times, 0.95)
-    out["answers_per_s_sequential"] = 1000 * len(times) / sum(times)
-    # Two requests at a time (as the UI serves them), no cache: latency of each and answers per second.
+def w_latency(index: str, nocache_only: bool = False) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
-    def timed_answer(q: str) -> float:
-        t = time.perf_counter()
-        uncached.answer(q)
-        return (time.perf_counter() - t) * 1000
+    from citechat.bot import Bot
+    from citechat.config import settings_for_index
+    from citechat.embeddings import Embedder
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        times = list(pool.map(timed_answer, questions))
-    out["answer_2concurrent_p50_ms"] = pct(times, 0.5)
-    out["answers_per_s_2concurrent"] = len(questions) / (time.perf_counter() - started)
+    s = settings_for_index(index)
+    questions = [q.question for q in dev_questions()]
+    warm = "How did the market react?"  # opens the index, loads the model and chooses its precision, untimed
+    out: dict = {"questions": len(questions)}
+    if not nocache_only:
+        started = time.perf_counter()
+        retrieve_bot, answer_bot = Bot(s), Bot(s)  # separate caches: each pass starts cold
+        retrieve_bot.retriever.bm25
+        out["open_seconds"] = time.perf_counter() - started
+        retrieve_bot.retrieve(warm), answer_bot.answer(warm)
+        for label in ("first", "again"):  # "again": the same questions a second time (cached vectors)
+            for name, fn in (("retrieve", retrieve_bot.retrieve), ("answer", answer_bot.answer)):
+                out[f"{name}_{label}_p50_ms"], out[f"{name}_{label}_p95_ms"] = p50_p95(timed_ms(fn, questions))
+    # No vector kept between answers: every answer embeds all its (distinct) candidate sentences.
+    uncached = Bot(s, embedder=Embedder(s.model, cache_entries=0))
+    uncached.answer(warm)
+    out["chunks"] = uncached.n_chunks
+    times = timed_ms(uncached.answer, questions)
+    out["answer_nocache_p50_ms"], out["answer_nocache_p95_ms"] = p50_p95(times)
+    out["answers_per_s_sequential"] = 1000 * len(times) / sum(times)
+    if not nocache_only:  # two requests at a time (as the UI serves them): latency of each and answers per second
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            times = list(pool.map(lambda q: timed_ms(uncached.answer, [q])[0], questions))
+        out["answer_2concurrent_p50_ms"] = p50_p95(times)[0]
+        out["answers_per_s_2concurrent"] = len(questions) / (time.perf_counter() - started)
     out["peak_rss_mb"] = peak_rss_mb()
     return out
 
@@ -259,7 +241,7 @@ def w_baseline_first_search(index: str) -> dict:
     """The baseline's cold start: import, load the model and the saved FAISS index, first search."""
     from langchain_community.vectorstores import FAISS
 
-    store = FAISS.load_local(index, _baseline_embeddings(), allow_dangerous_deserialization=True)
+    store = FAISS.load_local(index, baseline.embeddings(), allow_dangerous_deserialization=True)
     store.similarity_search(FIRST_QUESTION, k=4)
     return {"peak_rss_mb": peak_rss_mb()}
 
@@ -354,18 +336,12 @@ def section_latency(work: Path, large: Path) -> dict:
     if not (dev_index / "chunks.sqlite").exists():
         worker("index_citechat", docs=str(DEV / "corpus"), index=str(dev_index))
     say("answer latency, no cache, on the development corpus")
-    dev = worker("latency", index=str(dev_index))
+    dev = worker("latency", index=str(dev_index), nocache_only=True)
     out["dev_corpus"] = {k: dev[k] for k in ("chunks", "answer_nocache_p50_ms", "answer_nocache_p95_ms")}
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def section_coldstart(work: Path, large: Path, repeats: int) -> dict:
+def section_coldstart(work: Path, repeats: int) -> dict:
     seeds_index = work / "index_seeds"
     worker("index_citechat", docs=str(SEEDS), index=str(seeds_index))
     baseline_index = work / "baseline_seeds"
@@ -594,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     if "latency" in sections:
         results["latency"] = section_latency(work, large)
     if "coldstart" in sections:
-        results["coldstart"] = section_coldstart(work, large, args.repeats)
+        results["coldstart"] = section_coldstart(work, args.repeats)
     report = {
         "command": "bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M"),

@@ -89,6 +89,18 @@ def doc_id(source: str) -> str:
     return Path(source).stem
 
 
+def rank_metrics(ranked: list[list[str]], golds: list[set[str]], k: int) -> tuple[float, float, float]:
+    """(hit@1, hit@k, MRR@10) of ranked document ids against each question's gold ids."""
+    hits1 = hitsk = rr = 0.0
+    for ids, gold in zip(ranked, golds):
+        first = next((rank for rank, d in enumerate(ids[: max(k, 10)], start=1) if d in gold), None)
+        hits1 += first == 1
+        hitsk += first is not None and first <= k
+        rr += 1.0 / first if first and first <= 10 else 0.0
+    n = len(golds)
+    return (hits1 / n, hitsk / n, rr / n) if n else (0.0, 0.0, 0.0)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -110,19 +122,16 @@ def evaluate(bot, questions: list[Question], k: int = 5, progress: Callable[[int
         return texts[source]
 
     r = EvalReport(questions=len(questions), k=k)
-    hits1 = hitsk = rr = 0.0
+    ranked_lists: list[list[str]] = []
+    gold_sets: list[set[str]] = []
     contains = scored = refused_unans = false_ref = valid = cited = 0
     latencies, lengths = [], []
     for i, q in enumerate(questions):
         if progress:
             progress(i, len(questions))
-        gold = set(q.gold_doc_ids)
         if q.answerable:
-            ranked = [doc_id(p.source) for p in bot.retrieve(q.question, k=max(k, 10))]
-            first = next((rank for rank, d in enumerate(ranked, start=1) if d in gold), None)
-            hits1 += first == 1
-            hitsk += first is not None and first <= k
-            rr += 1.0 / first if first else 0.0
+            ranked_lists.append([doc_id(p.source) for p in bot.retrieve(q.question, k=max(k, 10))])
+            gold_sets.append(set(q.gold_doc_ids))
         started = time.perf_counter()
         a: Answer = bot.answer(q.question)
         latencies.append((time.perf_counter() - started) * 1000)
@@ -145,7 +154,7 @@ def evaluate(bot, questions: list[Question], k: int = 5, progress: Callable[[int
     n_ans = sum(q.answerable for q in questions)
     n_unans = len(questions) - n_ans
     r.answerable = n_ans
-    r.hit_at_1, r.hit_at_k, r.mrr_at_10 = (x / n_ans if n_ans else 0.0 for x in (hits1, hitsk, rr))
+    r.hit_at_1, r.hit_at_k, r.mrr_at_10 = rank_metrics(ranked_lists, gold_sets, k)
     r.scored_answers = scored
     r.answer_contains_gold = contains / scored if scored else 0.0
     r.refusal_rate_unanswerable = refused_unans / n_unans if n_unans else 0.0
