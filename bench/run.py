@@ -157,7 +157,6 @@ def w_index_baseline(docs: str, questions: bool = False, latency: bool = False, 
 def w_resync(docs: str, index: str) -> dict:
     """Time syncs of the built index after no change, one document added, one changed, one deleted; the folder
     is restored afterwards (untimed)."""
-    import sqlite3
 
     from citechat import store
     from citechat.config import settings

@@ -8,8 +8,10 @@ environment, so a developer's own settings can never make a test read or overwri
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,25 @@ def run_cli(*args: str, timeout: float = 180, **extra_env: str) -> subprocess.Co
     return subprocess.run(
         [*citechat_command(), *args], capture_output=True, text=True, timeout=timeout, env=subprocess_env(**extra_env)
     )
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """A copy of a documents folder or an index (without its lock file)."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+    return dst
+
+
+def by_source(bot) -> dict[str, list[tuple]]:
+    """Each document's chunks, as everything that identifies them, in order."""
+    chunks: dict[str, list[tuple]] = defaultdict(list)
+    for c in bot.snapshot.chunks:
+        chunks[c.source].append((c.ordinal, c.start, c.end, c.page, c.text))
+    return {source: sorted(items) for source, items in chunks.items()}
+
+
+def assert_consistent(bot) -> None:
+    """No chunk lost or doubled: per-document counts match and ordinals run 0..n-1 without repeats."""
+    chunks = by_source(bot)
+    assert {d.source: d.n_chunks for d in bot.documents} == {s: len(c) for s, c in chunks.items()}
+    for items in chunks.values():
+        assert [i[0] for i in items] == list(range(len(items)))

@@ -19,7 +19,6 @@ from citechat.text import sentence_spans, split_long
 from conftest import (
     DOCX_PARAGRAPHS,
     FERRY_HTML,
-    NOTES_PARAGRAPHS,
     PDF_PAGE_1,
     PDF_PAGE_2,
     SOURDOUGH_MD,

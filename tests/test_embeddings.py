@@ -204,10 +204,15 @@ def test_concurrent_calls_give_the_same_vectors(embedder):
 def test_threads_context_restores_the_count():
     import torch
 
-    before = torch.get_num_threads()
-    with embeddings.threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that the block below really changes the count, on any machine
+    try:
+        before = torch.get_num_threads()
+        with embeddings.threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(original)
 
 
 def test_other_models_run_through_sentence_transformers(tmp_path, fresh_runtimes):

@@ -23,9 +23,10 @@ from conftest import (
     COLLECTION_SOURCES,
     QUESTIONS,
     TEXT_SOURCES,
+    assert_consistent,
     citechat_command,
+    copy_tree,
     subprocess_env,
-    write_collection,
 )
 
 LIGHTHOUSE_Q = QUESTIONS[0][0]
@@ -39,24 +40,9 @@ def chunks_of(bot, source: str):
     return [c for c in bot.snapshot.chunks if c.source == source]
 
 
-def copy_index(index_dir: Path, to: Path) -> Path:
-    shutil.copytree(index_dir, to, ignore=shutil.ignore_patterns(".lock"))
-    return to
-
-
 def layout(bot) -> list[tuple]:
     """Everything that identifies the chunks of an index, in a stable order."""
     return sorted((c.source, c.ordinal, c.start, c.end, c.page, c.text) for c in bot.snapshot.chunks)
-
-
-def assert_consistent(bot) -> None:
-    """No chunk lost or doubled: per-document counts add up and (source, ordinal) is unique."""
-    chunks = bot.snapshot.chunks
-    assert len({(c.source, c.ordinal) for c in chunks}) == len(chunks)
-    per_source = Counter(c.source for c in chunks)
-    assert {d.source: d.n_chunks for d in bot.documents} == dict(per_source)
-    for source, n in per_source.items():
-        assert sorted(c.ordinal for c in chunks if c.source == source) == list(range(n))
 
 
 # ---------------------------------------------------------------- a fresh build
@@ -338,7 +324,7 @@ def test_a_file_that_turns_bad_leaves_the_index(docs, tmp_path):
 
 def test_other_chunk_settings_are_refused_with_the_rebuild_hint(built, tmp_path):
     docs_dir, built_index, report = built
-    index = copy_index(built_index, tmp_path / "index")
+    index = copy_tree(built_index, tmp_path / "index")
     for override in ({"chunk_chars": 500}, {"overlap_chars": 0}):
         with pytest.raises(citechat.IndexMismatch) as info:
             citechat.open_index(index, **override)
@@ -360,7 +346,7 @@ def test_other_chunk_settings_are_refused_with_the_rebuild_hint(built, tmp_path)
 
 
 def test_an_index_from_another_format_version_is_refused(built, tmp_path):
-    index = copy_index(built[1], tmp_path / "index")
+    index = copy_tree(built[1], tmp_path / "index")
     conn = sqlite3.connect(index / store.DB_NAME)
     with conn:
         conn.execute("UPDATE meta SET value = '999' WHERE key = 'format_version'")
@@ -386,7 +372,7 @@ def test_a_damaged_faiss_file_is_rebuilt_from_the_database(built, built_bot, bui
     import faiss
 
     docs_dir, built_index, _ = built
-    index = copy_index(built_index, tmp_path / "index")
+    index = copy_tree(built_index, tmp_path / "index")
     cache = index / store.FAISS_NAME
     if damage == "junk":
         cache.write_bytes(os.urandom(cache.stat().st_size))
@@ -412,7 +398,7 @@ def test_a_damaged_faiss_file_is_rebuilt_from_the_database(built, built_bot, bui
 @pytest.mark.parametrize("damage", ["junk", "garbled-pages"])
 def test_a_damaged_database_gives_a_clear_error_and_rebuild_recovers(built, built_bot, tmp_path, damage):
     docs_dir, built_index, _ = built
-    index = copy_index(built_index, tmp_path / "index")
+    index = copy_tree(built_index, tmp_path / "index")
     db = index / store.DB_NAME
     size = db.stat().st_size
     if damage == "junk":

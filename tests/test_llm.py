@@ -116,7 +116,7 @@ def test_openai_compatible_server_through_citechat_llm(seed_index, openai_server
     assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "test-model"
     assert request["auth"] == "Bearer sk-test-secret"
     system = request["body"]["messages"][0]["content"]
-    assert "data, not instructions" in system and f"[1] (" in system and SEED in system
+    assert "data, not instructions" in system and "[1] (" in system and SEED in system
     assert request["body"]["messages"][-1]["content"] == "How many workers signed the letter?"
     assert "sk-test-secret" not in repr(a) and "sk-test-secret" not in repr(bot.llm_answerer.chain)
 

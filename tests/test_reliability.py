@@ -16,7 +16,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 import signal
 import sqlite3
 import struct
@@ -24,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,7 +34,15 @@ from citechat import store
 from citechat.config import settings
 from citechat.documents import load_document
 from citechat.sync import sync_index
-from conftest import QUESTIONS, citechat_command, subprocess_env, write_collection
+from conftest import (
+    QUESTIONS,
+    assert_consistent,
+    by_source,
+    citechat_command,
+    copy_tree,
+    subprocess_env,
+    write_collection,
+)
 from bad_docs import tiny_name, tiny_question, write_bad_collection
 
 HERE = Path(__file__).resolve().parent
@@ -48,29 +55,8 @@ FERRY_Q, FERRY_SOURCE, FERRY_PHRASE, _ = QUESTIONS[2]
 # ---------------------------------------------------------------- helpers
 
 
-def by_source(bot) -> dict[str, list[tuple]]:
-    """Each document's chunks, as everything that identifies them, in order."""
-    chunks: dict[str, list[tuple]] = defaultdict(list)
-    for c in bot.snapshot.chunks:
-        chunks[c.source].append((c.ordinal, c.start, c.end, c.page, c.text))
-    return {source: sorted(items) for source, items in chunks.items()}
-
-
-def assert_consistent(bot) -> None:
-    """No chunk lost or doubled: per-document counts match and ordinals run 0..n-1 without repeats."""
-    chunks = by_source(bot)
-    assert {d.source: d.n_chunks for d in bot.documents} == {s: len(c) for s, c in chunks.items()}
-    for items in chunks.values():
-        assert [i[0] for i in items] == list(range(len(items)))
-
-
 def retrieval(bot) -> list[list[tuple]]:
     return [[(p.source, p.start, p.end) for p in bot.retrieve(q, k=4)] for q, *_ in QUESTIONS]
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
-    return dst
 
 
 def copy_base(base, tmp_path: Path, index_home: Path | None = None) -> tuple[Path, Path]:
@@ -136,26 +122,25 @@ def base_layout(base):
     return by_source(citechat.open_index(base[1]))
 
 
-@pytest.fixture(scope="module")
-def clean_added(base, tmp_path_factory):
-    """A clean build of the base collection plus the ledgers: what every interrupted sync must end as."""
-    root = tmp_path_factory.mktemp("clean-added")
+def clean_build(base, root: Path, change) -> tuple[dict, list]:
+    """A clean build of the base collection after change(docs): what every interrupted sync must end as."""
     docs = copy_tree(base[0], root / "docs")
-    write_ledgers(docs / "ledgers")
+    change(docs)
     citechat.build_index(docs, root / "index", rebuild=True)
     bot = citechat.open_index(root / "index")
     return by_source(bot), retrieval(bot)
+
+
+@pytest.fixture(scope="module")
+def clean_added(base, tmp_path_factory):
+    """The base collection plus the ledgers."""
+    return clean_build(base, tmp_path_factory.mktemp("clean-added"), lambda docs: write_ledgers(docs / "ledgers"))
 
 
 @pytest.fixture(scope="module")
 def clean_removed(base, tmp_path_factory):
-    """A clean build of the base collection without guide.md."""
-    root = tmp_path_factory.mktemp("clean-removed")
-    docs = copy_tree(base[0], root / "docs")
-    (docs / "guide.md").unlink()
-    citechat.build_index(docs, root / "index", rebuild=True)
-    bot = citechat.open_index(root / "index")
-    return by_source(bot), retrieval(bot)
+    """The base collection without guide.md."""
+    return clean_build(base, tmp_path_factory.mktemp("clean-removed"), lambda docs: (docs / "guide.md").unlink())
 
 
 # ---------------------------------------------------------------- bad documents

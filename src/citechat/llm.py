@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .answers import MARKER, REFUSAL, Answer, Source
+from .answers import MARKER, Answer, Source
 from .embeddings import Embedder
 from .extractive import refusal
 from .retrieval import Passage, tokenize
