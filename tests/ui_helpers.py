@@ -1,4 +1,4 @@
-"""Helpers for the browser tests of the chat window: a free port, the app served in a background thread,
+"""Helpers for the tests of the server: the app served on a free loopback port in a background thread,
 Debian's chromium driven by Playwright, and a few steps used by several tests."""
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(bot, **launch_kwargs) -> Iterator[tuple[object, str]]:
-    """Serve the chat window for `bot` on a free loopback port; yields (app, url)."""
-    from citechat.ui import launch
+def serving(bot, **launch_kwargs) -> Iterator[object]:
+    """Serve the chat window and the API for `bot` on a free loopback port; yields the running server (its
+    `url`, `service`, ...)."""
+    from citechat.web.server import launch
 
-    app, url = launch(bot, host="127.0.0.1", port=free_port(), block=False, quiet=True, **launch_kwargs)
+    running = launch(bot, host="127.0.0.1", port=0, block=False, quiet=True, **launch_kwargs)
     try:
-        yield app, url
+        yield running
     finally:
-        app.close()
+        running.close()
 
 
 @contextmanager

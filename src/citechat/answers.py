@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 REFUSAL = "I couldn't find that in the indexed documents."
 MARKER = re.compile(r"\[(\d+)\]")
@@ -25,6 +26,10 @@ class Source:
     passage: str = ""
     passage_start: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready: the shape sent by the HTTP APIs."""
+        return asdict(self)
+
 
 @dataclass
 class Answer:
@@ -39,6 +44,14 @@ class Answer:
     standalone_question: str = ""  # the question as searched, after resolving a follow-up
     answerer: str = "extractive"
     seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready, sources and related passages through `Source.to_dict`: the shape sent by
+        the HTTP APIs, so that a field added here reaches their clients without further edits."""
+        data = asdict(self)
+        data["sources"] = [s.to_dict() for s in self.sources]
+        data["related"] = [s.to_dict() for s in self.related]
+        return data
 
     def markers(self) -> list[int]:
         return [int(m) for m in MARKER.findall(self.text)]
