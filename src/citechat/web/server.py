@@ -112,7 +112,10 @@ def launch(
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
         f"(model \"citechat\"{', key required' if api_key else ''}). Press Ctrl+C to stop.")
     if block:
-        running.server.run(sockets=[sock])
+        try:
+            running.server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn stops on Ctrl+C, then raises it again
+            pass
         return running
     running.thread = threading.Thread(target=running.server.run, kwargs={"sockets": [sock]}, daemon=True)
     running.thread.start()
