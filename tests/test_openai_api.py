@@ -24,7 +24,7 @@ SOURCE_FIELDS = {"n", "source", "title", "page", "start", "end", "text"}
 
 @pytest.fixture(scope="module")
 def server(seed_bot):
-    with serving(seed_bot) as running:
+    with serving(seed_bot) as (running, _):
         yield running
 
 
@@ -128,7 +128,7 @@ def test_with_a_key_the_api_refuses_requests_without_it(seed_bot, monkeypatch, s
     else:  # no key of its own: the API takes the window's password
         monkeypatch.delenv("CITECHAT_API_KEY", raising=False)
         key, launch = "s3cret-pass", {"auth": "alice:s3cret-pass"}
-    with serving(seed_bot, **launch) as running:
+    with serving(seed_bot, **launch) as (running, _):
         base = running.url + "v1"
         for wrong in ("wrong-key", "ck-right-key-12", "alice:s3cret-pass"):
             with pytest.raises(AuthenticationError) as refused:
@@ -198,7 +198,7 @@ def test_a_failing_llm_gives_a_server_error_without_a_traceback(seed_index, monk
     monkeypatch.setenv("CITECHAT_LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     monkeypatch.setenv("CITECHAT_LLM_API_KEY", "sk-never-shown-9876")
     bot = citechat.open_index(seed_index[1], llm="openai:absent-model")
-    with serving(bot) as running:
+    with serving(bot) as (running, _):
         client = OpenAI(base_url=running.url + "v1", api_key="x", max_retries=0)
         with pytest.raises(InternalServerError) as failed:
             client.chat.completions.create(model="citechat", messages=[{"role": "user", "content": QUESTION}])

@@ -160,7 +160,7 @@ def ui_bot(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def server(ui_bot):
-    with serving(ui_bot) as running:
+    with serving(ui_bot) as (running, _):
         yield running
 
 
@@ -291,7 +291,7 @@ def test_api_ask_through_gradio_client(server, ui_bot):
 def test_auth_is_required_when_set(ui_bot):
     from gradio_client import Client
 
-    with serving(ui_bot, auth="alice:s3cret") as running:
+    with serving(ui_bot, auth="alice:s3cret") as (running, _):
         with pytest.raises(Exception):
             Client(running.url, verbose=False)
         text, info = Client(running.url, auth=("alice", "s3cret"), verbose=False).predict("What did Altman say?",

@@ -28,14 +28,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(bot, **launch_kwargs) -> Iterator[object]:
-    """Serve the chat window and the API for `bot` on a free loopback port; yields the running server (its
-    `url`, `service`, ...)."""
+def serving(bot, **launch_kwargs) -> Iterator[tuple[object, str]]:
+    """Serve the chat window and the API for `bot` on a free loopback port; yields (the running server, with
+    its `service`, and its URL)."""
     from citechat.web.server import launch
 
     running = launch(bot, host="127.0.0.1", port=0, block=False, quiet=True, **launch_kwargs)
     try:
-        yield running
+        yield running, running.url
     finally:
         running.close()
 
