@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -20,8 +17,7 @@ from citechat.retrieval import tokenize
 from citechat.text import sentence_spans
 
 from test_answers import assert_well_cited
-from ui_helpers import free_port
-
+from ui_helpers import free_port, server_process
 
 
 def bot_with(seed_index, model):
@@ -77,31 +73,11 @@ def llama_server(tmp_path_factory):
     free loopback port; stopped after the module's tests. Yields its base URL."""
     assert importlib.util.find_spec("llama_cpp") is not None, "llama-cpp-python is not installed: run `make test`"
     port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--seed", "0"]
-    with open(log, "w") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, f"llama.cpp's server exited: {log.read_text()[-2000:]}"
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"llama.cpp's server did not start: {log.read_text()[-2000:]}"
-            time.sleep(0.2)
+    with server_process(command, url + "/models", tmp_path_factory.mktemp("llama") / "server.log"):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_a_real_openai_compatible_server_through_citechat_llm(seed_index, llama_server, monkeypatch):
