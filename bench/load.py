@@ -112,6 +112,8 @@ class SurfaceResult:
     sync_seconds: float = 0.0
     sync_message: str = ""
     new_documents_answered: int = 0
+    rss_before_mb: float = 0.0  # the server's memory before and after this phase
+    rss_after_mb: float = 0.0
 
     def summary(self, clients: int, questions: int, new_documents: int) -> str:
         return (
@@ -392,11 +394,14 @@ def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: i
                 result.rss_start_mb = rss_mb(server.proc.pid)
                 samples.append(result.rss_start_mb)
                 for number, surface in enumerate(surfaces or list(SURFACES)):
+                    before_mb = rss_mb(server.proc.pid)
                     say(f"measured, {surface}: {clients} clients x {questions_per_client} questions while syncing "
-                        f"{new_docs} documents (server at {rss_mb(server.proc.pid):.0f} MB)")
+                        f"{new_docs} documents (server at {before_mb:.0f} MB)")
                     new = [new_document(1000 * number + i) for i in range(new_docs)]
-                    result.surfaces.append(measure_surface(surface, server.url, browser, clients, questions_per_client,
-                                                           asked, docs / f"new{number}", new, sample))
+                    measured = measure_surface(surface, server.url, browser, clients, questions_per_client, asked,
+                                               docs / f"new{number}", new, sample)
+                    measured.rss_before_mb, measured.rss_after_mb = before_mb, rss_mb(server.proc.pid)
+                    result.surfaces.append(measured)
             finally:
                 browser.close()
         result.rss_end_mb = rss_mb(server.proc.pid)

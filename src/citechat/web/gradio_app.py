@@ -118,9 +118,10 @@ class ChatWindow:
             question: the question.
             history: optional earlier turns as [question, answer text] pairs, oldest first, for follow-ups.
         Returns:
-            The answer text with [n] markers, and a JSON object: {"sources": [{"n", "source", "title", "page",
-            "start", "end", "text", "score", "passage", "passage_start"}], "refused", "related", "unsupported",
-            "standalone_question", "answerer", "seconds"}.
+            The answer text with [n] markers, and a JSON object with every other field of the answer:
+            {"sources": [{"n", "source", "title", "page", "start", "end", "text", "score", "passage",
+            "passage_start", ...}], "refused", "related", "unsupported", "standalone_question", "answerer",
+            "seconds", ...}.
         """
         turns = [(str(q), str(a)) for q, a in (history or [])]
         try:
