@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from citechat.documents import chunk_document, indexed_text, load_document
-from citechat.readers import table_rows
+from citechat.blocks import table_rows
 from citechat.text import HEADING, MARK, QUESTION, SENTENCE, quotable_spans, segment
 
 
@@ -149,6 +149,8 @@ def test_faq_questions_are_headings_and_are_never_quoted():
     assert quotes(faq) == [
         "New employees get a ThinkPad T14.", "Every four years, or sooner if they fail.", "We use GlobalProtect.",
     ]
+    bold = "# FAQ\n\n**Which VPN do we use?**\nWe use GlobalProtect.\n"
+    assert headings(bold) == ["# FAQ", "**Which VPN do we use?**"] and quotes(bold) == ["We use GlobalProtect."]
     # A question inside a paragraph is not a heading, and is not quoted either.
     text = "The board met twice. Why did it wait so long? Nobody could say."
     assert [kind for kind, _ in spans(text)] == [SENTENCE, QUESTION, SENTENCE]

@@ -1,19 +1,20 @@
 """Reading files of each supported format into a Document: the text every offset refers to.
 
 For .txt and .md files the text is the file's own text, decoded without newline translation, so
-`text[start:end]` of the file read as UTF-8 is exactly a chunk. HTML and DOCX are written out as a person reads
-them, in Markdown's shape: headings as `#` lines, list items as `- ` lines, and each table row as one line
-with its column headers ("Milestone: Go-live; Due date: 3 March 2025"). PDF pages keep pypdf's reading order;
-`pdf_layout.py` puts the blank lines a reader sees between paragraphs and around headings.
+`text[start:end]` of the file read as UTF-8 is exactly a chunk. HTML (`html_reader.py`) and DOCX are written
+out as a person reads them, in Markdown's shape (`blocks.py`): headings as `#` lines, list items as `- ` lines,
+each table row as one line with its column headers. PDF pages keep pypdf's reading order; `pdf_layout.py` puts
+the blank lines a reader sees between paragraphs and around headings.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
-from itertools import zip_longest
 from pathlib import Path
+
+from .blocks import render_blocks, table_rows
+from .html_reader import html_blocks
 
 PAGE_SEPARATOR = "\n\n"
 
@@ -111,202 +112,13 @@ def _load_text(path: Path, source: str) -> Document:
     return Document(source, title, text)
 
 
-# ---------------------------------------------------------------- blocks, shared by HTML and DOCX
-
-
-def render_blocks(blocks: list[tuple[str, str]]) -> str:
-    """Write (kind, text) blocks as text: paragraphs apart by a blank line, list items and table rows of one
-    list or table on consecutive lines. kind: "p", "h1".."h6", "li", "row", "pre"."""
-    out: list[str] = []
-    previous = ""
-    for kind, text in blocks:
-        if kind != "pre":
-            text = re.sub(r"[ \t\r\f\v]*\n[ \t\r\f\v]*", "\n", re.sub(r"[ \t\r\f\v]+", " ", text)).strip()
-        if not text.strip():
-            continue
-        if kind[0] == "h" and kind[1:].isdigit():
-            text = "#" * int(kind[1:]) + " " + text.replace("\n", " ")
-        elif kind == "li":
-            text = "- " + text
-        if out:
-            out.append("\n" if kind == previous and kind in ("li", "row") else "\n\n")
-        out.append(text)
-        previous = kind
-    return "".join(out)
-
-
-def table_rows(rows: list[list[str]], header: bool | None = None) -> list[str]:
-    """One line per table row, each cell with its column header ("Milestone: Go-live; Due date: 3 March 2025").
-    header: whether the first row holds the column headers; None: guess from the cells."""
-    rows = [[re.sub(r"\s+", " ", cell).strip() for cell in row] for row in rows]
-    rows = [row for row in rows if any(row)]
-    if not rows:
-        return []
-    if header is None:
-        header = _looks_like_header(rows)
-    if header and len(rows) > 1:
-        names, body = rows[0], rows[1:]
-        return ["; ".join(f"{name}: {value}" if name else value for name, value in zip_longest(names, row, fillvalue="") if value)
-                for row in body]
-    # No header: a two-column table is a list of "label: value" pairs.
-    return [f"{row[0]}: {row[1]}" if len(row) == 2 and all(row) else "; ".join(c for c in row if c) for row in rows]
-
-
-def _looks_like_header(rows: list[list[str]]) -> bool:
-    """Short labels without a full stop; no figures, unless the figures are years or the columns below them
-    hold figures the labels do not (as in "Due date" over dates)."""
-    first, body = rows[0], rows[1:]
-    labels = [c for c in first if c]
-    if not body or len(labels) < max(1, len(first) - 1) or any(len(c) > 40 or c.endswith(".") for c in labels):
-        return False
-    def has_digit(cell: str) -> bool:
-        return any(ch.isdigit() for ch in cell)
-    if all(re.fullmatch(r"(?:FY ?)?\d{4}", c) for c in labels):
-        return True
-    if any(has_digit(c) for c in labels):
-        return False
-    if len(first) > 2:
-        return True
-    # Two columns: "label | value" pairs look just like a header over its rows; a column of figures below a
-    # label without figures tells them apart.
-    return any(sum(has_digit(row[j]) for row in body if j < len(row)) * 2 >= len(body) for j in range(len(first)))
-
-
-# ---------------------------------------------------------------- HTML
-
-
-class _HtmlBlocks(HTMLParser):
-    """Collects the blocks a browser would show: headings, paragraphs, list items and table rows."""
-
-    HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
-    BLOCKS = {
-        "p", "div", "li", "ul", "ol", "table", "section", "article", "header", "footer", "h1", "h2", "h3", "h4",
-        "h5", "h6", "blockquote", "pre", "main", "aside", "nav", "dd", "dt", "figcaption", "caption",
-        "figure", "form", "fieldset", "address", "details", "summary", "dl",
-    }  # <br> and <hr> are void: they break the line or the block without opening one
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.blocks: list[tuple[str, str]] = []
-        self.buffer: list[str] = []
-        self.kinds: list[str] = ["p"]  # the innermost block element's kind
-        self.tables: list[dict] = []  # open tables: {"rows": [[cells]], "cell": [text] | None, "header": bool}
-        self.title_parts: list[str] = []
-        self.hidden_depth = 0
-        self.in_title = False
-
-    def _flush(self) -> None:
-        text = "".join(self.buffer)
-        self.buffer = []
-        if text.strip():
-            self.blocks.append((self.kinds[-1], text))
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "title":
-            self.in_title = True
-        elif tag == "body":  # </head> is optional in HTML: the body is always visible
-            self.hidden_depth = 0
-        elif tag in self.HIDDEN:
-            self.hidden_depth += 1
-        elif self.tables and self.tables[-1]["cell"] is not None and tag not in ("table", "td", "th", "tr"):
-            self.tables[-1]["cell"].append("\n" if tag == "br" else " ")
-        elif tag == "table":
-            self._flush()
-            self.tables.append({"rows": [], "cell": None, "header": False})
-        elif tag in ("tr", "td", "th") and self.tables:
-            self._table_tag(tag, start=True)
-        elif tag == "br":
-            self.buffer.append("\n")
-        elif tag == "hr":
-            self._flush()
-        elif tag in self.BLOCKS:
-            self._flush()
-            kind = tag if tag in ("li", "pre") or tag[0] == "h" and tag[1:].isdigit() else "p"
-            self.kinds.append(self.kinds[-1] if kind == "p" and self.kinds[-1] in ("li", "pre") else kind)
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self.in_title = False
-        elif tag in self.HIDDEN:
-            self.hidden_depth = max(0, self.hidden_depth - 1)
-        elif tag == "table" and self.tables:
-            table = self.tables.pop()
-            self._close_cell(table)
-            self.blocks.extend(("row", line) for line in table_rows(table["rows"], table["header"] or None))
-        elif tag in ("td", "th") and self.tables:
-            self._close_cell(self.tables[-1])
-        elif tag in self.BLOCKS and not (self.tables and self.tables[-1]["cell"] is not None):
-            self._flush()
-            if len(self.kinds) > 1:
-                self.kinds.pop()
-
-    def _table_tag(self, tag: str, start: bool) -> None:
-        table = self.tables[-1]
-        self._close_cell(table)
-        if tag == "tr" or not table["rows"]:
-            table["rows"].append([])
-        if tag in ("td", "th"):
-            table["cell"] = []
-            if tag == "th" and len(table["rows"]) == 1:
-                table["header"] = True
-
-    @staticmethod
-    def _close_cell(table: dict) -> None:
-        if table["cell"] is not None:
-            table["rows"][-1].append("".join(table["cell"]))
-            table["cell"] = None
-
-    def handle_data(self, data):
-        if self.in_title:
-            self.title_parts.append(data)
-            return
-        if self.hidden_depth:
-            return
-        if self.kinds[-1] != "pre":
-            data = re.sub(r"[ \t\n\r\f\v]+", " ", data)  # line breaks in the source are spaces in a browser
-        if self.tables and self.tables[-1]["cell"] is not None:
-            self.tables[-1]["cell"].append(data)
-        elif not self.tables:
-            self.buffer.append(data)
-
-    def close(self):
-        super().close()
-        while self.tables:
-            self.handle_endtag("table")
-        self._flush()
-
-
 def _load_html(path: Path, source: str) -> Document:
     data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile("empty file")
-    parser = _HtmlBlocks()
-    parser.feed(_defuse_unclosed(decode_text(data)))
-    parser.close()
-    text = render_blocks(parser.blocks)
-    title = re.sub(r"\s+", " ", "".join(parser.title_parts)).strip()
+    blocks, title = html_blocks(decode_text(data))
+    text = render_blocks(blocks)
     return Document(source, title[:200] or first_line_title(text, path.stem), text)
-
-
-def _defuse_unclosed(html: str) -> str:
-    """Escape the "<" of constructs that can never close: Python's HTMLParser rescans to the end of the input
-    for each of them, so a malformed file full of them takes quadratic time. Escaped, they are the same text."""
-    for opener, closer in _UNCLOSED:
-        cut = 0
-        for cut_match in closer.finditer(html):
-            cut = cut_match.end()
-        if opener.search(html, cut):
-            html = html[:cut] + opener.sub(lambda m: "&lt;" + m.group()[1:], html[cut:])
-    return html
-
-
-# (opener, what closes it) as Python's HTMLParser reads them; "<" last, as it covers every construct.
-_UNCLOSED = [
-    (re.compile(r"<!--"), re.compile(r"-->")),
-    (re.compile(r"<!\[(?i:temp|cdata|ignore|include|rcdata)(?![-_.a-zA-Z0-9])"), re.compile(r"\]\s*\]\s*>")),
-    (re.compile(r"<!\[(?i:if|else|endif)(?![-_.a-zA-Z0-9])"), re.compile(r"\]\s*>")),
-    (re.compile(r"<"), re.compile(r">")),
-]
 
 
 # ---------------------------------------------------------------- PDF

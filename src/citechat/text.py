@@ -26,14 +26,13 @@ _ABBREVIATIONS = {
     "e.g", "i.e", "no", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
     "dec", "gen", "gov", "sen", "rep", "rev", "fig", "approx", "est", "dept", "u.s", "u.k", "u.n",
 }
-_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+_END = re.compile(r"[.!?…]+[\"'”’)\]*_]*(?=\s)")
 _NEXT_STARTS_SENTENCE = re.compile(r"\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ#*\-•]")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
-_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]*_]*$")
 
-# A line with its surrounding whitespace left out; blank lines never match, so a file of millions of them
-# costs no Python work per line.
-_LINE = re.compile(r"^[^\S\n]*(\S[^\n]*?)[^\S\n]*$", re.M)
+# A line that is not blank: a file of millions of blank lines costs no Python work for each of them.
+_LINE = re.compile(r"^[^\S\n]*\S[^\n]*", re.M)
 _ATX = re.compile(r"(#{1,6})(?:[ \t]+|$)")
 _UNDERLINE = re.compile(r"(={3,}|-{3,})$")
 _RULE = re.compile(r"([-*_])(?:[ \t]*\1){2,}$")
@@ -71,6 +70,7 @@ class _Line:
     end: int
     kind: str  # text, heading, mark, item, field, row, code
     gap: bool  # a blank line (or the start of the text) comes before it
+    text: str
     level: int = 0
 
 
@@ -87,7 +87,7 @@ def segment(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     part = text[start:end]
     lines = _lines(part)
     spans: list[Span] = []
-    units = _units(part, lines)
+    units = _units(lines)
     explicit = 1  # level of the last Markdown heading: a title-like line is one below it
     for i, unit in enumerate(units):
         first, last = lines[unit.first], lines[unit.last]
@@ -100,11 +100,11 @@ def segment(text: str, start: int = 0, end: int | None = None) -> list[Span]:
             is_text = unit.kind == "text"
             title_field = unit.kind == "field" and i == 0 and start == 0  # "Project Atlas: meeting notes"
             candidate = is_text or title_field or _numbered_heading(units, i)
-            level = _heading_level(part, lines, units, i, explicit, start == 0) if candidate else 0
+            level = _heading_level(lines, units, i, explicit, start == 0) if candidate else 0
             if level:
                 spans.append(Span(first.start, last.end, HEADING, level))
             else:
-                faq = is_text and _opens_block(part, lines, units, i)
+                faq = is_text and _opens_block(lines, units, i)
                 marker = _ITEM.match(part, first.start) if unit.kind == "item" else None
                 body = marker.end() if marker else first.start  # "1. Tom to call." is one sentence
                 spans.extend(_paragraph(part, first.start, last.end, body, faq, explicit))
@@ -150,7 +150,9 @@ def _lines(part: str) -> list[_Line]:
     fenced = False
     previous_end = 0
     for m in _LINE.finditer(part):
-        s, e = m.span(1)
+        found = m.group()
+        s = m.start() + len(found) - len(found.lstrip())
+        e = m.start() + len(found.rstrip())
         gap = not lines or part.count("\n", previous_end, s) >= 2
         previous_end = e
         line = part[s:e]
@@ -178,11 +180,11 @@ def _lines(part: str) -> list[_Line]:
             kind = "row"
         elif _FIELD.match(line) and not line.endswith("?"):
             kind = "field"
-        lines.append(_Line(s, e, kind, gap, level))
+        lines.append(_Line(s, e, kind, gap, line, level))
     return lines
 
 
-def _units(part: str, lines: list[_Line]) -> list[_Unit]:
+def _units(lines: list[_Line]) -> list[_Unit]:
     """Group lines into units: a paragraph, list item or field with its wrapped lines, or a line of its own."""
     units: list[_Unit] = []
     lengths = [ln.end - ln.start if ln.kind in ("text", "item", "field") else 0 for ln in lines]
@@ -194,7 +196,7 @@ def _units(part: str, lines: list[_Line]) -> list[_Unit]:
             and current.kind in ("text", "item", "field")
             and current.last == i - 1
             and not line.gap
-            and _wraps(part[lines[i - 1].start : lines[i - 1].end], part[line.start : line.end], max(lengths[max(0, i - 4) : i + 4]))
+            and _wraps(lines[i - 1].text, line.text, max(lengths[max(0, i - 4) : i + 4]))
         ):
             current.last = i
         else:
@@ -223,30 +225,34 @@ def _title_case(line: str) -> bool:
 # ---------------------------------------------------------------- headings
 
 
-def _heading_level(part: str, lines: list[_Line], units: list[_Unit], i: int, explicit: int, at_document_start: bool) -> int:
-    """The level of a text unit that reads as a heading, or 0: one line standing alone, title-like, or a label
-    ("Attendees:"), or a question; not one of a run of short lines (a list without markers)."""
+def _heading_level(lines: list[_Line], units: list[_Unit], i: int, explicit: int, at_document_start: bool) -> int:
+    """The level of a unit that reads as a heading, or 0: one line standing alone, title-like, or a label
+    ("Attendees:"), or a question; not one of a run of short lines (a list without markers). A title-like line
+    is one level below the last Markdown heading (`explicit`), a question two."""
     unit = units[i]
-    if unit.first != unit.last or not _opens_block(part, lines, units, i):
+    if unit.first != unit.last or not _opens_block(lines, units, i):
         return 0
-    line = part[lines[unit.first].start : lines[unit.first].end]
+    line = lines[unit.first].text.strip("*_ ")  # "**Which laptop?**"
     if unit.kind == "item":
         marker = _ITEM.match(line)
-        return explicit + 1 if marker and _title_like(line[marker.end() :], _MAX_HEADING_WORDS) and line[-1] != ":" else 0
+        titled = marker and _title_like(line[marker.end() :], _MAX_HEADING_WORDS) and line[-1] != ":"
+        return explicit + 1 if titled else 0
     if line.endswith("?") and len(line.split()) <= 25:
         return explicit + 2
     is_title = i == 0 and at_document_start
+    if is_title:
+        line = re.sub(r"\s*(?:\.\.\.|…)$", "", line)  # a headline cut short: "Woman wins annual race ..."
     if is_title and ": " in line:  # a title with a subtitle, not a field with a one-word label ("To: All staff")
         label, _, rest = line.partition(": ")
-        title = len(label.split()) >= 2 and _title_like(label, _MAX_TITLE_WORDS) and _title_like(rest.capitalize(), _MAX_TITLE_WORDS)
-        return explicit + 1 if title else 0
-    if not _title_like(line, _MAX_TITLE_WORDS if is_title else _MAX_HEADING_WORDS):
+        titled = len(label.split()) >= 2 and _title_like(label, _MAX_TITLE_WORDS)
+        return explicit + 1 if titled and _title_like(rest.capitalize(), _MAX_TITLE_WORDS) else 0
+    if not (_title_like(line, _MAX_TITLE_WORDS, whole=False) if is_title else _title_like(line, _MAX_HEADING_WORDS)):
         return 0
     if line.endswith(":"):
         return explicit + 1 if len(line.split()) <= 6 else 0
     following = units[i + 1] if i + 1 < len(units) else None
-    if following is not None and not lines[following.first].gap and following.kind == "text" and following.first == following.last:
-        nxt = part[lines[following.first].start : lines[following.first].end]
+    if following and following.kind == "text" and following.first == following.last and not lines[following.first].gap:
+        nxt = lines[following.first].text
         if _title_like(nxt, _MAX_HEADING_WORDS) and not nxt.endswith(("?", ":")):
             return 0  # one of a run of short lines
     return explicit + 1
@@ -259,7 +265,7 @@ def _numbered_heading(units: list[_Unit], i: int) -> bool:
     return unit.kind == "item" and unit.first == unit.last and alone
 
 
-def _opens_block(part: str, lines: list[_Line], units: list[_Unit], i: int) -> bool:
+def _opens_block(lines: list[_Line], units: list[_Unit], i: int) -> bool:
     """Does the unit start after a blank line, a structural line or a finished sentence?"""
     first = lines[units[i].first]
     if first.gap or i == 0:
@@ -267,16 +273,20 @@ def _opens_block(part: str, lines: list[_Line], units: list[_Unit], i: int) -> b
     before = units[i - 1]
     if before.kind in ("heading", "mark", "row", "field"):
         return True
-    return bool(_ENDS_SENTENCE.search(part[lines[before.last].start : lines[before.last].end]))
+    return bool(_ENDS_SENTENCE.search(lines[before.last].text))
 
 
-def _title_like(line: str, max_words: int) -> bool:
+def _title_like(line: str, max_words: int, whole: bool = True) -> bool:
+    """Short, not ending as a sentence does, no label or list inside; whole: one sentence (a document's first
+    line may hold two: "Mirage casino closing in July. Here's what's next")."""
+    if len(line) > 12 * max_words:
+        return False
     words = line.split()
-    if not words or len(words) > max_words or len(line) > 12 * max_words or not re.search(r"[^\W\d_]", line):
+    if not words or len(words) > max_words or not re.search(r"[^\W\d_]", line):
         return False
     if line[-1] in ".,;!…" or line[0].islower() or "; " in line or ": " in line:
         return False
-    return len(_sentences(line, 0, len(line))) == 1
+    return not whole or len(_sentences(line, 0, len(line))) == 1
 
 
 # ---------------------------------------------------------------- sentences
@@ -285,7 +295,7 @@ def _title_like(line: str, max_words: int) -> bool:
 def _paragraph(part: str, a: int, b: int, body: int, faq: bool, base: int) -> list[Span]:
     spans = []
     for k, (s, e) in enumerate(_sentences(part, a, b, body)):
-        question = part[s:e].rstrip("\"'”’)]").endswith("?")
+        question = part[s:e].rstrip("\"'”’)]*_").endswith("?")
         if question and k == 0 and faq and len(part[s:e].split()) <= 25 and e < b:
             spans.append(Span(s, e, HEADING, base + 2))  # "Question? Answer." in one paragraph
         else:
