@@ -89,6 +89,13 @@ def test_a_fact_only_in_a_table_is_answered_from_its_row(office):
     assert all(s.section.endswith("Milestones and payments") for s in answer.sources if "Milestone:" in s.text)
 
 
+def test_an_faq_answer_has_its_question_as_section(office):
+    answer = office[3]["Which laptop do new employees get?"]
+    source = next(s for s in answer.sources if "ThinkPad T14" in s.text)
+    assert source.section.endswith("Which laptop do new employees get?")
+    assert location(source).startswith("Which laptop do new employees get? · characters ")
+
+
 def test_a_name_wrapped_onto_the_next_line_is_quoted_whole(office):
     answer = office[3]["Who is the new finance director?"]
     quote = next(s.text for s in answer.sources if "finance director" in s.text)
