@@ -30,8 +30,8 @@ DOCS = Path(sys.argv[2]) if len(sys.argv) > 2 else DATASET / "corpus"
 
 def contains_gold(texts: list[str], questions) -> float:
     """Share of the answerable questions (with a gold answer other than yes/no) whose text contains it."""
-    scored = [(t, [g for g in q.answers if normalise(g) not in YES_NO]) for t, q in zip(texts, questions) if q.answerable]
-    scored = [(t, g) for t, g in scored if g]
+    golds = [[g for g in q.answers if normalise(g) not in YES_NO] for q in questions]
+    scored = [(t, g) for t, g, q in zip(texts, golds, questions) if q.answerable and g]
     return sum(any(normalise(x) in normalise(t) for x in g) for t, g in scored) / len(scored) if scored else 0.0
 
 

@@ -40,8 +40,8 @@ def table_rows(rows: list[list[str]], header: bool | None = None) -> list[str]:
         header = _looks_like_header(rows)
     if header and len(rows) > 1:
         names, body = rows[0], rows[1:]
-        return ["; ".join(f"{name}: {value}" if name else value for name, value in zip_longest(names, row, fillvalue="") if value)
-                for row in body]
+        cells = [[(name, value) for name, value in zip_longest(names, row, fillvalue="") if value] for row in body]
+        return ["; ".join(f"{name}: {value}" if name else value for name, value in row) for row in cells]
     # No header: a two-column table is a list of "label: value" pairs.
     return [f"{row[0]}: {row[1]}" if len(row) == 2 and all(row) else "; ".join(c for c in row if c) for row in rows]
 

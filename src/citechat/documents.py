@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import SUPPORTED_SUFFIXES
-from .readers import PAGE_SEPARATOR, Document, UnreadableFile, decode_text, load_document  # noqa: F401 (the API)
+from .readers import Document, UnreadableFile, decode_text, load_document  # noqa: F401 (read from here too)
 from .text import HEADING, MARK, SECTION_SEPARATOR, Span, heading_text, segment, split_long
 
 

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 from .blocks import table_rows
 
+
 class _HtmlBlocks(HTMLParser):
     """Collects the blocks a browser would show: headings, paragraphs, list items and table rows."""
 
@@ -98,7 +99,7 @@ class _HtmlBlocks(HTMLParser):
             data = re.sub(r"[ \t\n\r\f\v]+", " ", data)  # line breaks in the source are spaces in a browser
         if self.tables and self.tables[-1]["cell"] is not None:
             self.tables[-1]["cell"].append(data)
-        elif not self.tables:
+        else:  # outside tables, or a table's caption: it comes out before the table's rows
             self.buffer.append(data)
 
     def close(self):

@@ -50,8 +50,8 @@ def _main_size(lines: list[_Line]) -> float:
 
 
 def _page_lines(page) -> list[_Line]:
-    pieces: list[tuple] = []
-    raw = page.extract_text(visitor_text=lambda text, cm, tm, font, size: pieces.append((text, cm, tm, font, size))) or ""
+    pieces: list[tuple] = []  # (text, cm, tm, font, size) of each piece of text the page draws
+    raw = page.extract_text(visitor_text=lambda *piece: pieces.append(piece)) or ""
     if "".join(p[0] for p in pieces) != raw:  # no way to tell which piece is which: the text alone
         return [_Line(text.strip()) for text in raw.split("\n")]
     lines = [_Line("")]

@@ -38,14 +38,15 @@ _UNDERLINE = re.compile(r"(={3,}|-{3,})$")
 _RULE = re.compile(r"([-*_])(?:[ \t]*\1){2,}$")
 _FENCE = re.compile(r"```|~~~")
 _PIPE_SEPARATOR = re.compile(r"\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?$")
-_ITEM = re.compile(r"(?:[-*+•▪‣◦●·–]|\d{1,3}[.)]|\(?(?:[a-zA-Z]|[ivx]{2,4}|\d{1,3})\))[ \t]+(?=\S)")
+_MARKER = r"[-*+•▪‣◦●·–]|\d{1,3}[.)]|\(?(?:[a-zA-Z]|[ivx]{2,4}|\d{1,3})\)"  # "- ", "2. ", "(b) ", "iv) "
+_ITEM = re.compile(rf"(?:{_MARKER})[ \t]+(?=\S)")
 # A table row as the readers write it: "Milestone: Go-live; Due date: 3 March 2025".
 _TABLE_ROW = re.compile(r"[^:;]{1,60}: [^;]*(?:; [^:;]{1,60}: [^;]*)+$")
 # A field: a short capitalised label, a colon, a value ("To: All staff", "Due date: 3 March").
 _FIELD = re.compile(r"[A-Z0-9][\w&/()'’.,-]*(?: [\w&/()'’.,-]+){0,4}: \S")
 _QUESTION_LABEL = re.compile(r"(?:Q|Question)\s*[:.]\s*", re.I)
 # What a quote leaves out at its start: a list marker, an FAQ answer label, a table's outer bar.
-_LEADER = re.compile(r"(?:[-*+•▪‣◦●·–]|\d{1,3}[.)]|\(?(?:[a-zA-Z]|[ivx]{2,4}|\d{1,3})\)|(?:A|Answer)\s*:|\|)[ \t]+")
+_LEADER = re.compile(rf"(?:{_MARKER}|(?:A|Answer)\s*:|\|)[ \t]+")
 # Words a wrapped line may end with but a line broken on purpose never does.
 _JOINERS = frozenset(
     "a an the of to and or but nor in on at by for with from as into onto than that which who whose whom our "
