@@ -35,7 +35,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from .answers import MARKER, Answer, Source  # noqa: E402
+from .answers import MARKER, Answer, Source, location  # noqa: E402
 from .bot import Bot  # noqa: E402
 from .config import Settings, redact  # noqa: E402
 from .store import IndexNotFound  # noqa: E402
@@ -89,8 +89,7 @@ def shorten(text: str, limit: int) -> str:
 
 
 def where(src: Source) -> str:
-    position = f"characters {src.start:,}–{src.end:,}"
-    return f"page {src.page}, {position}" if src.page else position
+    return location(src)
 
 
 CONTEXT_CHARS = 200  # of the passage shown either side of a cited span
