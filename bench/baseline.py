@@ -18,13 +18,28 @@ def embeddings():
     return HuggingFaceEmbeddings(model_name=model_path(MODEL))
 
 
-def build(docs: Path, embeddings) -> tuple[object, list]:
-    """Read every .txt file under docs, split, embed and index it: the tutorial's indexing. (store, chunks)"""
-    from langchain_community.vectorstores import FAISS
+def load(docs: Path) -> list:
+    """Every supported file under docs as LangChain documents, read with LangChain's usual loader for its
+    format (PyPDFLoader: one document per page; Docx2txtLoader; BSHTMLLoader; .txt and .md as they are)."""
+    from langchain_community.document_loaders import BSHTMLLoader, Docx2txtLoader, PyPDFLoader
     from langchain_core.documents import Document
+
+    loaders = {".pdf": PyPDFLoader, ".docx": Docx2txtLoader, ".html": BSHTMLLoader, ".htm": BSHTMLLoader}
+    documents = []
+    for p in sorted(docs.rglob("*")):
+        suffix = p.suffix.lower()
+        if suffix in (".txt", ".md"):
+            documents.append(Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.name}))
+        elif suffix in loaders:
+            for d in loaders[suffix](str(p)).load():
+                documents.append(Document(page_content=d.page_content, metadata={**d.metadata, "source": p.name}))
+    return documents
+
+
+def build(docs: Path, embeddings) -> tuple[object, list]:
+    """Read every supported file under docs, split, embed and index it: the tutorial's indexing. (store, chunks)"""
+    from langchain_community.vectorstores import FAISS
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    files = sorted(docs.rglob("*.txt"))
-    documents = [Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.name}) for p in files]
-    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(documents)
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(load(docs))
     return FAISS.from_documents(chunks, embeddings), chunks

@@ -5,7 +5,9 @@
 Retrieval: hit@1, hit@5 and MRR@10 (a gold document among the passages) for dense only, BM25 only, their
 reciprocal rank fusion, fusion followed by the best-sentence ordering (what citechat uses), and the baseline.
 Answers: `citechat eval`'s figures, and for the baseline, which has no answerer without an LLM, what its
-tutorial shows a user: the top 4 chunks. That "answer" never refuses and cites nothing exactly.
+tutorial shows a user: the top 4 chunks. That "answer" never refuses and cites nothing exactly. Beside them,
+how often the first chunk alone contains the gold answer, for citechat's first passage and the baseline's.
+Files of every supported format are read, the baseline's with LangChain's loaders (`baseline.load`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ DATASET = Path(sys.argv[1]) if len(sys.argv) > 1 else DEV
 DOCS = Path(sys.argv[2]) if len(sys.argv) > 2 else DATASET / "corpus"
 
 
-def baseline_answers(store, questions) -> dict[str, float]:
+def contains_gold(texts: list[str], questions) -> float:
+    """Share of the answerable questions (with a gold answer other than yes/no) whose text contains it."""
     golds = [[g for g in q.answers if normalise(g) not in YES_NO] for q in questions]
-    texts = ["\n\n".join(d.page_content for d in store.similarity_search(q.question, k=4)) for q in questions]
     scored = [(t, g) for t, g, q in zip(texts, golds, questions) if q.answerable and g]
+    return sum(any(normalise(x) in normalise(t) for x in g) for t, g in scored) / len(scored) if scored else 0.0
+
+
+def baseline_answers(store, questions) -> dict[str, float]:
+    found = [store.similarity_search(q.question, k=4) for q in questions]
+    texts = ["\n\n".join(d.page_content for d in docs) for docs in found]
     return {
-        "answer_contains_gold": sum(any(normalise(x) in normalise(t) for x in g) for t, g in scored) / len(scored),
+        "answer_contains_gold": contains_gold(texts, questions),
+        "top_chunk_contains_gold": contains_gold([docs[0].page_content if docs else "" for docs in found], questions),
         "refusal_rate_unanswerable": 0.0,
         "median_answer_chars": statistics.median(len(t) for t in texts),
     }
@@ -56,6 +65,8 @@ def main() -> None:
             runs["final (bot.retrieve)"].append([doc_id(p.source) for p in bot.retrieve(q.question, k=10)])
         print(f"{len(questions)} answerable questions, {bot.n_chunks} chunks ({time.perf_counter() - started:.1f}s)")
         report = evaluate(bot, everything, k=5)
+        first = [bot.retrieve(q.question, k=1) for q in everything]
+        top_passage = contains_gold([p[0].text if p else "" for p in first], everything)
     store, _ = baseline.build(DOCS, baseline.embeddings())
     runs["LangChain tutorial baseline"] = [
         [doc_id(d.metadata["source"]) for d in store.similarity_search(q.question, k=10)] for q in questions
@@ -68,6 +79,7 @@ def main() -> None:
     print(f"\n{'answers':<34} {'citechat':>9} {'baseline':>9}")
     for key in ("answer_contains_gold", "refusal_rate_unanswerable", "median_answer_chars"):
         print(f"{key:<34} {getattr(report, key):9.3f} {base[key]:9.3f}")
+    print(f"{'top_chunk_contains_gold':<34} {top_passage:9.3f} {base['top_chunk_contains_gold']:9.3f}")
     print(f"{'false_refusal_rate':<34} {report.false_refusal_rate:9.3f} {0.0:9.3f}")
     print(f"{'citation_validity':<34} {report.citation_validity:9.3f} {'n/a':>9}")
     print(f"\ncitechat eval:\n{report.table()}")

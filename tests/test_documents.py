@@ -115,7 +115,8 @@ def test_pdf_without_metadata_title_uses_first_line(tmp_path):
 def test_docx_paragraphs_and_titles(tmp_path):
     doc = load(write_docx(tmp_path / "minutes.docx", DOCX_PARAGRAPHS))
     assert doc.title == "Elm Street Council Minutes"
-    assert doc.text == "\n\n".join(DOCX_PARAGRAPHS)
+    # A "Heading 1" paragraph is written as a Markdown heading, one level below the "Title" style.
+    assert doc.text == "\n\n".join(["## " + DOCX_PARAGRAPHS[0], *DOCX_PARAGRAPHS[1:]])
     titled = load(write_docx(tmp_path / "titled.docx", DOCX_PARAGRAPHS, title="Minutes of 3 May"))
     assert titled.title == "Minutes of 3 May"
 

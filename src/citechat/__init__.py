@@ -20,6 +20,7 @@ _EXPORTS = {
     "Bot": "citechat.bot",
     "Answer": "citechat.answers",
     "Source": "citechat.answers",
+    "location": "citechat.answers",
     "Passage": "citechat.retrieval",
     "SyncReport": "citechat.sync",
     "Settings": "citechat.config",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+from .text import SECTION_SEPARATOR
 
 REFUSAL = "I couldn't find that in the indexed documents."
 MARKER = re.compile(r"\[(\d+)\]")
@@ -25,6 +27,13 @@ class Source:
     # The retrieved passage the span was found in, for showing it in context.
     passage: str = ""
     passage_start: int = 0
+    section: str = ""  # the headings the passage sits under: "Handbook › Expenses"
+    page_start: int = 0  # where the page starts in the document text: start - page_start counts from the page
+
+    @property
+    def page_range(self) -> tuple[int, int]:
+        """(start, end) counted from the start of the page (of the document when it has no pages)."""
+        return self.start - self.page_start, self.end - self.page_start
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready: the shape sent by the HTTP APIs."""
@@ -55,3 +64,25 @@ class Answer:
 
     def markers(self) -> list[int]:
         return [int(m) for m in MARKER.findall(self.text)]
+
+
+def location(item) -> str:
+    """Where a cited span or a passage is: its section (without the document's title), then "page 3,
+    characters 12–80" counted from the start of the page, or "characters 160–393" in a document without pages.
+    item: a Source or a Passage (anything with title, section, page, page_start, start and end)."""
+    start, end = item.start - item.page_start, item.end - item.page_start
+    where = f"characters {start:,}–{end:,}"
+    if item.page:
+        where = f"page {item.page}, {where}"
+    section = [name for name in (item.section or "").split(SECTION_SEPARATOR) if name and name != item.title]
+    return f"{SECTION_SEPARATOR.join(section)} · {where}" if section else where
+
+
+def locate(answer: Answer, passages: Iterable) -> Answer:
+    """Give every source of the answer the section and page start of the passage it was quoted from."""
+    found = {(p.source, p.start): p for p in passages}
+    for s in answer.sources + answer.related:
+        p = found.get((s.source, s.passage_start))
+        if p is not None:
+            s.section, s.page_start = p.section, p.page_start
+    return answer

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import store
-from .answers import Answer
+from .answers import Answer, locate
 from .chat import History, clean_question, condense
 from .config import Settings, settings_for_index
 from .embeddings import Embedder
@@ -107,15 +107,17 @@ class Bot:
         elif self.llm_answerer is not None:
             retriever = self.retriever  # one generation of the index for the whole answer
             standalone = self.llm_answerer.condense(cleaned, history)
-            for piece in self.llm_answerer.stream(standalone, retriever.search(standalone, k=k)):
+            passages = retriever.search(standalone, k=k)
+            for piece in self.llm_answerer.stream(standalone, passages):
                 if isinstance(piece, Answer):
-                    result = piece
+                    result = locate(piece, passages)
                 else:
                     yield piece
         else:
             retriever = self.retriever
             standalone = condense(cleaned, history)
-            result = ExtractiveAnswerer(retriever).answer(standalone, retriever.search(standalone, k=k))
+            passages = retriever.search(standalone, k=k)
+            result = locate(ExtractiveAnswerer(retriever).answer(standalone, passages), passages)
             for piece in re.split(r"(?<=\]) ", result.text):
                 yield piece if piece is result.text else piece + " "
         result.standalone_question = result.standalone_question or standalone

@@ -50,26 +50,23 @@ def cmd_index(args) -> int:
 
 
 def cmd_ask(args) -> int:
+    from .answers import location
     from .bot import open_index
 
     bot = open_index(args.index, args.docs)
     if args.passages:
         for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
-            print(f"[{n}] {p.title} ({p.source}, {_where(p.page, p.start, p.end)}, score {p.score:.3f})\n    {p.text}\n")
+            print(f"[{n}] {p.title} ({p.source}, {location(p)}, score {p.score:.3f})\n    {p.text}\n")
         return 0
     a = bot.answer(args.question, k=args.k)
     print(a.text)
     if a.sources or a.related:
         print("\nSources:" if a.sources else "\nPossibly related:")
     for s in a.sources or a.related:
-        print(f"[{s.n}] {s.title} ({s.source}, {_where(s.page, s.start, s.end)})\n    {s.text}")
+        print(f"[{s.n}] {s.title} ({s.source}, {location(s)})\n    {s.text}")
     for sentence in a.unsupported:
         print(f"(unsupported by its cited passage: {sentence})")
     return 0
-
-
-def _where(page: int | None, start: int, end: int) -> str:
-    return f"page {page}, chars {start}-{end}" if page else f"chars {start}-{end}"
 
 
 def cmd_eval(args) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .answers import REFUSAL, Answer, Source
 from .retrieval import Passage, Retriever, tokenize
-from .text import sentence_spans
+from .text import quotable_spans
 
 MAX_SENTENCES = 4
 # Below these the best sentence is not taken as an answer (tuned on the development sets; see bench/).
@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
         seen: set[tuple[str, int]] = set()
         out = []
         for rank, p in enumerate(passages):
-            for i, (s, e) in enumerate(sentence_spans(p.text)):
+            for i, (s, e) in quotable_spans(p.text):
                 key = (p.source, p.start + s)
                 # Web addresses are references, not statements.
                 if key in seen or len(tokenize(p.text[s:e])) < 2 or _URL.search(p.text, s, e):

@@ -8,6 +8,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from .documents import indexed_text
 from .embeddings import Embedder
 from .store import Snapshot
 from .text import sentence_spans
@@ -34,6 +35,8 @@ class Passage:
     score: float
     ordinal: int
     row: int  # position in the snapshot, unique per chunk
+    section: str = ""  # headings the passage sits under: "Handbook › Expenses"
+    page_start: int = 0  # where its page starts in the document text (0 when not paged)
 
 
 @functools.lru_cache(maxsize=100_000)  # the same words recur in every passage an answer reads
@@ -77,7 +80,7 @@ class Retriever:
         import bm25s
 
         model = bm25s.BM25()
-        corpus = [tokenize(f"{c.title}\n{c.text}" if c.ordinal else c.text) for c in self.snapshot.chunks]
+        corpus = [tokenize(indexed_text(c.title, c.section, c.text)) for c in self.snapshot.chunks]
         for tokens in corpus:
             for token in set(tokens):
                 self._df[token] = self._df.get(token, 0) + 1
@@ -145,7 +148,8 @@ class Retriever:
 
     def passage(self, row: int, score: float) -> Passage:
         c = self.snapshot.chunks[row]
-        return Passage(c.text, c.source, c.title, c.start, c.end, c.page, round(score, 6), c.ordinal, row)
+        return Passage(c.text, c.source, c.title, c.start, c.end, c.page, round(score, 6), c.ordinal, row, c.section,
+                       c.page_start)
 
 
 def fuse(rankings: list[list[tuple[int, float]]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -22,8 +22,9 @@ from .config import Settings
 
 DB_NAME = "chunks.sqlite"
 FAISS_NAME = "vectors.faiss"
-FORMAT_VERSION = 1
-CHUNKER_VERSION = 1
+# 2: chunks record their section path and where their page starts; 2: chunks follow paragraphs and headings.
+FORMAT_VERSION = 2
+CHUNKER_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL, page INTEGER, text TEXT NOT NULL, vector BLOB NOT NULL
+    start INTEGER NOT NULL, end INTEGER NOT NULL, page INTEGER, text TEXT NOT NULL, vector BLOB NOT NULL,
+    section TEXT NOT NULL DEFAULT '', page_start INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
 """
@@ -127,8 +129,13 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
 
 
 def check_manifest(meta: dict[str, str], expected: dict[str, str], where: Path) -> None:
-    if meta.get("format_version") != expected["format_version"]:
-        raise IndexMismatch(f"The index in {where} was written by another version of citechat. {REBUILD_HINT}")
+    found = meta.get("format_version")
+    if found != expected["format_version"]:
+        older = found is not None and found.isdigit() and int(found) < int(expected["format_version"])
+        raise IndexMismatch(
+            f"The index in {where} was written by {'an older' if older else 'another'} version of citechat "
+            f"(index format {found}; this version reads format {expected['format_version']}). {REBUILD_HINT}"
+        )
     for key in ("model", "dimension", "chunk_chars", "overlap_chars", "chunker_version"):
         if expected[key] and meta.get(key) != expected[key]:
             raise IndexMismatch(
@@ -172,6 +179,8 @@ class ChunkRecord:
     end: int
     page: int | None
     ordinal: int
+    section: str = ""  # headings the chunk sits under: "Handbook › Expenses"
+    page_start: int = 0  # where its page starts in the document text (0 when not paged)
 
 
 @dataclass
@@ -201,7 +210,8 @@ class Snapshot:
 _MALFORMED_ROWS = """
 SELECT 1 FROM chunks WHERE typeof(source) != 'text' OR typeof(title) != 'text' OR typeof(text) != 'text'
     OR typeof(start) != 'integer' OR typeof(end) != 'integer' OR typeof(ordinal) != 'integer'
-    OR typeof(page) NOT IN ('integer', 'null') OR typeof(vector) != 'blob'
+    OR typeof(page) NOT IN ('integer', 'null') OR typeof(vector) != 'blob' OR typeof(section) != 'text'
+    OR typeof(page_start) != 'integer'
 UNION ALL
 SELECT 1 FROM documents WHERE typeof(source) != 'text' OR typeof(title) != 'text'
     OR typeof(n_chunks) != 'integer' OR typeof(size) != 'integer' OR typeof(indexed_at) NOT IN ('integer', 'real')
@@ -236,7 +246,7 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
         _check_values(conn, meta)
         try:
             rows = conn.execute(
-                "SELECT id, source, title, text, start, end, page, ordinal FROM chunks ORDER BY id"
+                "SELECT id, source, title, text, start, end, page, ordinal, section, page_start FROM chunks ORDER BY id"
             ).fetchall()
             documents = [
                 DocumentRecord(*r)

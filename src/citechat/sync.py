@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 from . import store
 from .config import Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, load_document
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text, load_document
 from .embeddings import Embedder
 
 # Documents are embedded and committed together once this many chunks are pending.
@@ -90,10 +90,8 @@ def file_signature(stat: os.stat_result, trust_before: int) -> str | None:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    # The title gives every chunk of a document the context of what the document is about.
-    if chunk.ordinal == 0 or chunk.text.startswith(chunk.title):
-        return chunk.text
-    return f"{chunk.title}\n{chunk.text}"
+    # The title and section path give every chunk the context of what its part of the document is about.
+    return indexed_text(chunk.title, chunk.section, chunk.text)
 
 
 def sync_index(
@@ -273,9 +271,11 @@ def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
         for source, digest, size, signature, title, chunks in pending:
             _delete(conn, source)
             conn.executemany(
-                "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector, section, page_start)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 # A generator: a large document's rows (text and vector bytes) are never all built at once.
-                ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes()) for c in chunks),
+                ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes(), c.section,
+                  c.page_start) for c in chunks),
             )
             conn.execute(
                 "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, file_stat) VALUES (?,?,?,?,?,?,?)",

@@ -9,7 +9,7 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from ..answers import MARKER, Answer, Source
+from ..answers import MARKER, Answer, Source, location
 from ..sync import SyncReport
 
 if TYPE_CHECKING:
@@ -41,11 +41,6 @@ def shorten(text: str, limit: int) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0] if " " in text[: limit] else text[:limit]
     return cut.rstrip(" ,;:") + "…"
-
-
-def where(src: Source) -> str:
-    position = f"characters {src.start:,}–{src.end:,}"
-    return f"page {src.page}, {position}" if src.page else position
 
 
 CONTEXT_CHARS = 200  # of the passage shown either side of a cited span
@@ -87,7 +82,7 @@ def _source_card(src: Source, related: bool = False) -> str:
         f'<div class="cc-source{" cc-related" if related else ""}" data-n="{src.n}">'
         f'<div class="cc-source-head"><span class="cc-n">{esc(label)}</span> '
         f'<span class="cc-title" title="{esc(src.title)}">{esc(shorten(src.title, 100))}</span></div>'
-        f'<div class="cc-meta"><span class="cc-file">{esc(src.source)}</span> · {esc(where(src))}</div>'
+        f'<div class="cc-meta"><span class="cc-file">{esc(src.source)}</span> · {esc(location(src))}</div>'
         f'<div class="cc-passage">{body}</div></div>'
     )
 
