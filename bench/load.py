@@ -1,13 +1,16 @@
-"""Load test: `citechat serve` on loopback, driven by concurrent gradio_client clients while the app syncs new
-documents (started from its own "Sync with folder" button, in a real browser).
+"""Load test: `citechat serve` on loopback, driven by concurrent clients while the app syncs new documents
+(started from its own "Sync with folder" button, in a real browser), once through each surface: the chat
+window's `/ask` endpoint (gradio_client) and the OpenAI-compatible API (the `openai` package; half of its
+clients stream).
 
-    .venv/bin/python bench/load.py                          # 20 clients x 50 questions (the full run)
+    .venv/bin/python bench/load.py                          # 20 clients x 50 questions per surface (the full run)
     .venv/bin/python bench/load.py --clients 4 --questions 10
 
 Every client asks the seed questions (bench/seed_qa) in turn; every answer must be exactly the one the index
 gives before the sync or the one it gives after it (text and cited offsets), never a mix. Reports errors,
-latency (p50/p95/max, measured by the clients), and the server's resident memory: after a warm-up (questions
-and one sync, so that the model's working memory is allocated) and at the end, sampled throughout.
+latency (p50/p95/max, measured by the clients) and answers per second for each surface, and the server's
+resident memory: after a warm-up (questions and one sync, so that the model's working memory is allocated) and
+at the end, sampled throughout.
 tests/test_load.py runs the same code in a reduced form in CI.
 """
 
@@ -90,9 +93,10 @@ def is_loopback(address: str) -> bool:
 
 
 @dataclass
-class LoadResult:
-    clients: int
-    questions_per_client: int
+class SurfaceResult:
+    """One measured phase: `clients` clients asking through one surface while the app syncs new documents."""
+
+    surface: str
     asked: int = 0
     errors: list[str] = field(default_factory=list)
     # Answers that were neither the old generation's answer nor the new one's (a mix, or wrong): must be none.
@@ -103,11 +107,33 @@ class LoadResult:
     p50_s: float = 0.0
     p95_s: float = 0.0
     max_s: float = 0.0
+    answers_per_s: float = 0.0
     answered_during_sync: int = 0
     sync_seconds: float = 0.0
     sync_message: str = ""
     new_documents_answered: int = 0
+    rss_before_mb: float = 0.0  # the server's memory before and after this phase
+    rss_after_mb: float = 0.0
+
+    def summary(self, clients: int, questions: int, new_documents: int) -> str:
+        return (
+            f"{self.surface}: {clients} clients x {questions} questions = {self.asked} answers, "
+            f"{len(self.errors)} errors, {len(self.changed)} answers matching neither generation "
+            f"({len(self.differs_after_sync)} seed answers differ between the generations before and after the "
+            f"sync); latency p50 {self.p50_s * 1000:.0f} ms, p95 {self.p95_s * 1000:.0f} ms, max "
+            f"{self.max_s * 1000:.0f} ms, {self.answers_per_s:.1f} answers/s; sync of {new_documents} new documents "
+            f"took {self.sync_seconds:.1f}s with {self.answered_during_sync} answers given meanwhile, "
+            f"{self.new_documents_answered}/{new_documents} new documents answerable after it"
+        )
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    questions_per_client: int
     new_documents: int = 0
+    surfaces: list[SurfaceResult] = field(default_factory=list)
+    warmup_errors: list[str] = field(default_factory=list)
     listening_on: list[str] = field(default_factory=list)
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
@@ -116,22 +142,59 @@ class LoadResult:
     rss_trace_mb: list[float] = field(default_factory=list)  # sampled after every answer (at most 50 shown)
     seconds: float = 0.0
 
+    @property
+    def errors(self) -> list[str]:
+        return self.warmup_errors + [e for s in self.surfaces for e in s.errors]
+
+    @property
+    def changed(self) -> list[str]:
+        return [q for s in self.surfaces for q in s.changed]
+
     def summary(self) -> str:
-        return (
-            f"{self.clients} clients x {self.questions_per_client} questions = {self.asked} answers, "
-            f"{len(self.errors)} errors, {len(self.changed)} answers matching neither generation "
-            f"({len(self.differs_after_sync)} seed answers differ between the generations before and after the "
-            f"sync); latency p50 {self.p50_s * 1000:.0f} ms, "
-            f"p95 {self.p95_s * 1000:.0f} ms, max {self.max_s * 1000:.0f} ms; sync of {self.new_documents} new "
-            f"documents took {self.sync_seconds:.1f}s with {self.answered_during_sync} answers given meanwhile, "
-            f"{self.new_documents_answered}/{self.new_documents} new documents answerable after it; server memory "
-            f"{self.rss_start_mb:.0f} MB after warm-up, {self.rss_end_mb:.0f} MB at the end "
-            f"(range {self.rss_min_mb:.0f}-{self.rss_max_mb:.0f} MB); listening on {', '.join(self.listening_on)}"
+        lines = [s.summary(self.clients, self.questions_per_client, self.new_documents) for s in self.surfaces]
+        lines.append(
+            f"server memory {self.rss_start_mb:.0f} MB after warm-up, {self.rss_end_mb:.0f} MB at the end "
+            f"(range {self.rss_min_mb:.0f}-{self.rss_max_mb:.0f} MB); listening on {', '.join(self.listening_on)}; "
+            f"{len(self.warmup_errors)} errors in the warm-up"
         )
+        return "\n".join(lines)
 
 
 def fingerprint(text: str, info: dict) -> tuple:
     return text, info["refused"], [(s["source"], s["start"], s["end"]) for s in info["sources"]]
+
+
+# How each surface is asked: connect(url) gives ask(question) -> (answer text, {"refused", "sources"}).
+
+
+def gradio_asker(url: str, number: int = 0):
+    """The chat window's /ask endpoint through gradio_client."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    return lambda question: client.predict(question, api_name="/ask")
+
+
+def openai_asker(url: str, number: int = 0):
+    """The OpenAI-compatible API through the official client; odd-numbered clients stream."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=url + "v1", api_key="unused-on-loopback", max_retries=0, timeout=300)
+    messages = lambda question: [{"role": "user", "content": question}]  # noqa: E731
+
+    def ask(question: str) -> tuple[str, dict]:
+        if number % 2 == 0:
+            reply = client.chat.completions.create(model="citechat", messages=messages(question))
+            text, extra = reply.choices[0].message.content, reply.model_extra
+        else:
+            chunks = list(client.chat.completions.create(model="citechat", messages=messages(question), stream=True))
+            text, extra = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices), chunks[-1].model_extra
+        return text, {"refused": extra["citechat"]["refused"], "sources": extra["sources"]}
+
+    return ask
+
+
+SURFACES = {"/ask (gradio_client)": gradio_asker, "/v1/chat/completions (openai)": openai_asker}
 
 
 class Server:
@@ -208,14 +271,14 @@ class Phase:
     errors: list[str] = field(default_factory=list)
     sync_started: float = 0.0
     sync_ended: float = 0.0
+    ended: float = 0.0
     sync_message: str = ""
 
 
-def run_phase(url: str, browser, clients: int, questions_per_client: int, asked: list[str], folder: Path,
+def run_phase(url: str, browser, connect, clients: int, questions_per_client: int, asked: list[str], folder: Path,
               documents: list[tuple[str, str, str, str]], sample) -> Phase:
-    """Start the clients, sync `documents` (written into `folder`) through the app meanwhile, wait for all."""
-    from gradio_client import Client
-
+    """Start the clients (each asking through `connect(url, number)`), sync `documents` (written into
+    `folder`) through the app meanwhile, wait for all."""
     phase = Phase()
     lock = threading.Lock()
     go = threading.Event()
@@ -225,7 +288,7 @@ def run_phase(url: str, browser, clients: int, questions_per_client: int, asked:
 
     def client_loop(number: int) -> None:
         try:
-            client = Client(url, verbose=False)
+            ask = connect(url, number)
         except Exception as exc:  # noqa: BLE001 - every failure is counted
             with lock:
                 phase.errors.append(f"client {number}: {exc!r}")
@@ -235,7 +298,7 @@ def run_phase(url: str, browser, clients: int, questions_per_client: int, asked:
             question = asked[(number + k) % len(asked)]
             t0 = time.perf_counter()
             try:
-                text, info = client.predict(question, api_name="/ask")
+                text, info = ask(question)
             except Exception as exc:  # noqa: BLE001
                 with lock:
                     phase.errors.append(f"client {number} question {k}: {exc!r}")
@@ -259,18 +322,44 @@ def run_phase(url: str, browser, clients: int, questions_per_client: int, asked:
     phase.sync_ended = time.perf_counter()
     for t in threads:
         t.join()
+    phase.ended = time.perf_counter()
     return phase
 
 
+def measure_surface(surface: str, url: str, browser, clients: int, questions_per_client: int, asked: list[str],
+                    folder: Path, documents: list[tuple[str, str, str, str]], sample) -> SurfaceResult:
+    """One measured phase through one surface; every answer under load must be exactly the one the index
+    gives before the sync or after it, and the new documents must be answerable after it."""
+    from citechat.eval import percentile
+
+    connect = SURFACES[surface]
+    ask = connect(url)
+    before = {q: fingerprint(*ask(q)) for q in asked}
+    phase = run_phase(url, browser, connect, clients, questions_per_client, asked, folder, documents, sample)
+    result = SurfaceResult(surface, asked=len(phase.latencies), errors=phase.errors, sync_message=phase.sync_message)
+    result.sync_seconds = phase.sync_ended - phase.sync_started
+    result.answered_during_sync = sum(1 for t in phase.finished if phase.sync_started <= t <= phase.sync_ended)
+    result.p50_s, result.p95_s = percentile(phase.latencies, 0.5), percentile(phase.latencies, 0.95)
+    result.max_s = max(phase.latencies, default=0.0)
+    result.answers_per_s = result.asked / max(phase.ended - phase.sync_started, 1e-9)
+    after = {q: fingerprint(*ask(q)) for q in asked}
+    result.changed = [q for q, seen in phase.answers if seen not in (before[q], after[q])]
+    result.differs_after_sync = [q for q in asked if before[q] != after[q]]
+    for _, _, question, phrase in documents:
+        text, info = ask(question)
+        result.new_documents_answered += phrase in text and any(
+            s["source"].startswith(folder.name + "/") for s in info["sources"])
+    return result
+
+
 def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: int = 20,
-             warmup_questions: int | None = None,
+             warmup_questions: int | None = None, surfaces: list[str] | None = None,
              say=lambda message: print(message, file=sys.stderr, flush=True)) -> LoadResult:
-    """Serve a copy of seeds/; a warm-up phase (the same clients asking `warmup_questions` each, default
+    """Serve a copy of seeds/; a warm-up phase (the same clients asking /ask `warmup_questions` each, default
     questions_per_client // 2, while the app syncs `new_docs` documents) lets the server reach its working
-    size; then the measured phase: `questions_per_client` each while it syncs `new_docs` more."""
+    size; then one measured phase per surface: `questions_per_client` each while it syncs `new_docs` more."""
     import citechat
-    from citechat.eval import load_questions, percentile
-    from gradio_client import Client
+    from citechat.eval import load_questions
     from playwright.sync_api import sync_playwright
 
     result = LoadResult(clients, questions_per_client, new_documents=new_docs)
@@ -293,42 +382,28 @@ def run_load(clients: int, questions_per_client: int, workdir: Path, new_docs: i
         server.wait_ready()
         result.listening_on = sorted(listening_addresses(server.port))
         say(f"serving on {server.url} (listening on {', '.join(result.listening_on)})")
-        first = Client(server.url, verbose=False)
-        new = [new_document(i) for i in range(new_docs)]
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
-                # The warm-up sync embeds as many documents as the measured one: the model's working memory
+                # The warm-up sync embeds as many documents as a measured one: the model's working memory
                 # grows with the size of its batches, and must be in place before the measurement starts.
                 say(f"warm-up: {clients} clients x {warmup_questions} questions while syncing {new_docs} documents")
-                warm = run_phase(server.url, browser, clients, warmup_questions, asked, docs / "warmup",
-                                 [new_document(500 + i) for i in range(new_docs)], lambda: None)
-                result.errors += warm.errors
-                before = {q: fingerprint(*first.predict(q, api_name="/ask")) for q in asked}
+                warm = run_phase(server.url, browser, gradio_asker, clients, warmup_questions, asked,
+                                 docs / "warmup", [new_document(500 + i) for i in range(new_docs)], lambda: None)
+                result.warmup_errors = warm.errors
                 result.rss_start_mb = rss_mb(server.proc.pid)
                 samples.append(result.rss_start_mb)
-                say(f"measured: {clients} clients x {questions_per_client} questions while syncing {new_docs} "
-                    f"documents (server at {result.rss_start_mb:.0f} MB)")
-                phase = run_phase(server.url, browser, clients, questions_per_client, asked, docs / "new", new,
-                                  sample)
+                for number, surface in enumerate(surfaces or list(SURFACES)):
+                    before_mb = rss_mb(server.proc.pid)
+                    say(f"measured, {surface}: {clients} clients x {questions_per_client} questions while syncing "
+                        f"{new_docs} documents (server at {before_mb:.0f} MB)")
+                    new = [new_document(1000 * number + i) for i in range(new_docs)]
+                    measured = measure_surface(surface, server.url, browser, clients, questions_per_client, asked,
+                                               docs / f"new{number}", new, sample)
+                    measured.rss_before_mb, measured.rss_after_mb = before_mb, rss_mb(server.proc.pid)
+                    result.surfaces.append(measured)
             finally:
                 browser.close()
-        result.errors += phase.errors
-        result.sync_message = phase.sync_message
-        result.sync_seconds = phase.sync_ended - phase.sync_started
-        result.asked = len(phase.latencies)
-        result.answered_during_sync = sum(1 for t in phase.finished if phase.sync_started <= t <= phase.sync_ended)
-        result.p50_s, result.p95_s = percentile(phase.latencies, 0.5), percentile(phase.latencies, 0.95)
-        result.max_s = max(phase.latencies, default=0.0)
-        # Every answer given under load is exactly the old generation's or the new one's.
-        after = {q: fingerprint(*first.predict(q, api_name="/ask")) for q in asked}
-        result.changed = [q for q, seen in phase.answers if seen not in (before[q], after[q])]
-        result.differs_after_sync = [q for q in asked if before[q] != after[q]]
-        # The new documents are answerable now.
-        for _, _, question, phrase in new:
-            text, info = first.predict(question, api_name="/ask")
-            result.new_documents_answered += phrase in text and any(
-                s["source"].startswith("new/") for s in info["sources"])
         result.rss_end_mb = rss_mb(server.proc.pid)
         samples.append(result.rss_end_mb)
         result.rss_min_mb, result.rss_max_mb = min(samples), max(samples)
@@ -351,7 +426,8 @@ def main() -> int:
         os.environ.setdefault(name, value)
     with tempfile.TemporaryDirectory(prefix="citechat-load-") as tmp:
         result = run_load(args.clients, args.questions, Path(tmp), args.new_docs)
-    print(json.dumps(asdict(result), indent=2) if args.json else result.summary())
+    data = {**asdict(result), "errors": result.errors, "changed": result.changed}
+    print(json.dumps(data, indent=2) if args.json else result.summary())
     for error in result.errors[:10]:
         print("error:", error)
     return 0 if not result.errors and not result.changed else 1

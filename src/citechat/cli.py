@@ -105,7 +105,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .ui import launch
+    from .web.server import launch
 
     settings = settings_for_index(args.index, args.docs)
     auth = args.auth or os.environ.get("CITECHAT_AUTH")
@@ -145,11 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("serve", help="open the chat window in the browser")
+    p = sub.add_parser("serve", help="serve the chat window and the OpenAI-compatible API (/v1) on one port")
     common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", help="user:password required to use the app (or $CITECHAT_AUTH)")
+    p.add_argument("--auth", help="user:password required to use the app (or $CITECHAT_AUTH); the API then "
+                                  "requires the password as its key, unless $CITECHAT_API_KEY sets one")
     p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without --auth")
     p.set_defaults(func=cmd_serve)
     return parser

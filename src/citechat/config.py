@@ -58,11 +58,11 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     return base
 
 
-SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH")
+SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY")
 
 
 def redact(text: str) -> str:
-    """The text with every configured secret (LLM keys, the app's password) replaced by ***: an error from an
+    """The text with every configured secret (LLM keys, the app's password and API key) replaced by ***: an error from an
     LLM server may quote the key it was sent, and such messages are shown and logged."""
     for name in SECRET_VARIABLES:
         value = os.environ.get(name) or ""

@@ -10,17 +10,19 @@ from langchain_core.retrievers import BaseRetriever
 
 
 class CitechatRetriever(BaseRetriever):
-    """Returns the k best passages as Documents; metadata carries source, title, page, start, end, score."""
+    """Returns the k best passages as Documents; metadata carries source, title, page, start, end, score.
+    `k` is set when it is made (`bot.as_retriever(k=3)`) or per call (`retriever.invoke(query, k=1)`)."""
 
     bot: Any
     k: int = 5
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None) -> list[Document]:
         return [
             Document(
                 page_content=p.text,
                 metadata={"source": p.source, "title": p.title, "page": p.page, "start": p.start, "end": p.end,
                           "score": p.score},
             )
-            for p in self.bot.retrieve(query, k=self.k)
+            for p in self.bot.retrieve(query, k=self.k if k is None else k)
         ]

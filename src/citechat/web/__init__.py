@@ -1,0 +1,9 @@
+"""The web surfaces, one module per concern, all over one service:
+
+- `service.py`: answer, stream, uploads, removal, sync (no web framework);
+- `render.py`: the chat window's HTML and Markdown (pure functions);
+- `gradio_app.py`: the chat window's layout and handlers, and its `/ask` endpoint;
+- `openai_api.py`: the OpenAI-compatible API under /v1;
+- `security.py`: the loopback rule, sign-in and API key;
+- `server.py`: the one FastAPI app on one port, and `launch`.
+"""
