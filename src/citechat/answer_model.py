@@ -1,5 +1,5 @@
 """The fitted answer model: which sentences answer a question, and whether the retrieved text answers it at
-all. Its parameters live in `answer_model.json` beside this file (readable numbers, no pickle), written by
+all. Its parameters live in `answer_model.json` beside this file (plain JSON numbers, nothing executable), written by
 `bench/train_answerer.py` from public training data; this module only reads them, with numpy."""
 
 from __future__ import annotations

@@ -50,9 +50,6 @@ class EvalReport:
     latency_p95_ms: float = 0.0
     failures: list[dict] = field(default_factory=list)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
 
 # (label, attribute, format) of the rows that compare citechat with the baseline.
 ROWS = [

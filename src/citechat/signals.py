@@ -41,10 +41,12 @@ _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]+")
 _SPEECH = re.compile(r"[“”\"]|\b(said|says|saying|wrote|writes|told|tells|stated|argued|added|according to|"
                      r"described|called for|criticized|criticised|urged|warned|noted|concluded|expressed|hopes|"
                      r"believes)\b", re.I)
+_PRONOUN = re.compile(r"\b(he|she|his|her|him|they|their|them|it|its)\b", re.I)
 _REASON = re.compile(r"\b(because|since|due to|as a result|so that|in order to|led to|caused|reason)\b", re.I)
 
 SENTENCE_FEATURES = [
-    "similarity", "similarity_gap", "neighbour_similarity", "coverage", "coverage_gap", "coverage_with_neighbours",
+    "similarity", "similarity_gap", "neighbour_similarity", "coverage", "coverage_gap", "coverage_resolved",
+    "coverage_with_neighbours",
     "coverage_passage", "missing_rare", "novelty", "log_tokens", "first_of_document", "position", "passage_rank",
     "passage_similarity", "passage_similarity_gap", "passage_lexical", "when_date", "count_number", "who_name",
     "where_name", "which_name", "why_reason", "has_number", "has_date", "new_names", "speech", "typed",
@@ -98,6 +100,22 @@ def missing_rare(q: QuestionInfo, tokens: set[str]) -> float:
     return max((w for t, w in q.weights.items() if t not in tokens), default=0.0) / q.max_weight
 
 
+def _before(p: Passage, sentence: str) -> str:
+    """The passage text before the sentence."""
+    at = p.text.find(sentence)
+    return p.text[: max(at, 0)]
+
+
+def _resolved(q: QuestionInfo, text: str, tokens: set[str], earlier: set[str]) -> set[str]:
+    """The sentence's words, plus the question's names that a pronoun of the sentence may stand for: names
+    found earlier in the passage or in its title ("Its conductor, Renée Müller, founded it" after a sentence
+    about the choir)."""
+    if not _PRONOUN.search(text):
+        return tokens
+    names = {t for name in q.names for t in tokenize(name)}
+    return tokens | (names & earlier)
+
+
 def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage], owners: list[int],
                       positions: list[int], q_vector: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """One row of SENTENCE_FEATURES per candidate sentence texts[i], found in passages[owners[i]] as its
@@ -110,6 +128,7 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
     lexical_top = max((p.lexical_score for p in passages), default=0.0) or 1.0
     index = {(owners[i], positions[i]): i for i in range(n)}
     covs = np.array([coverage(q, t) for t in tokens])
+    earlier = [set(tokenize(f"{passages[owners[i]].title} {_before(passages[owners[i]], texts[i])}")) for i in range(n)]
     rows = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float32)
     for i, text in enumerate(texts):
         p = passages[owners[i]]
@@ -121,7 +140,8 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
         content = [t for t in tokenize(text)]
         rows[i] = [
             sims[i], sims[i] - sims.max(), max((sims[j] for j in neighbours), default=0.0),
-            covs[i], covs[i] - covs.max(), coverage(q, context), coverage(q, passage_tokens[owners[i]]),
+            covs[i], covs[i] - covs.max(), coverage(q, _resolved(q, text, tokens[i], earlier[i])),
+            coverage(q, context), coverage(q, passage_tokens[owners[i]]),
             missing_rare(q, context), sum(t not in q.weights for t in content) / max(1, len(content)),
             math.log(1 + len(content)), float(p.ordinal == 0 and positions[i] == 0), min(positions[i], 10) / 10,
             owners[i], p.dense_score, p.dense_score - dense_top, p.lexical_score / lexical_top,
