@@ -140,8 +140,6 @@ class OpenVinoRuntime:
         self.streams = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
 
     def embed(self, texts: list[str], max_batch: int = MAX_BATCH) -> np.ndarray:
-        import openvino as ov
-
         with self._tokenizer_lock:
             ids = [e.ids for e in self._tokenizer.encode_batch(texts)]
         lengths = np.array([len(x) for x in ids])
@@ -149,17 +147,21 @@ class OpenVinoRuntime:
         per_batch = min(BATCH_TOKENS, max(256, -(-int(lengths.sum()) // self.streams)))
         batches = list(_batches(np.argsort(-lengths, kind="stable"), lengths, max_batch, per_batch))
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-
-        def store(request, members: list[int]) -> None:
-            out[members] = request.get_output_tensor(0).data
-
-        queue = ov.AsyncInferQueue(self._compiled, min(self.streams, len(batches)))
-        queue.set_callback(store)
+        # One request per stream, taking the batches in turn; a request's previous batch is collected before
+        # it starts the next.
+        requests = [self._compiled.create_infer_request() for _ in range(min(self.streams, len(batches)))]
+        running: list[list[int] | None] = [None] * len(requests)
         try:
-            for members in batches:
-                queue.start_async(_inputs([ids[i] for i in members], self.pad_id), members)
+            for k, members in enumerate(batches):
+                slot = k % len(requests)
+                if running[slot] is not None:
+                    _collect(out, requests[slot], running[slot])
+                requests[slot].start_async(_inputs([ids[i] for i in members], self.pad_id))
+                running[slot] = members
         finally:
-            queue.wait_all()  # never leave a request running: `out` would be written after we return
+            for request, members in zip(requests, running):  # never leave a request running
+                if members is not None:
+                    _collect(out, request, members)
         return _normalise(out)
 
 
@@ -223,6 +225,11 @@ def _inputs(rows: list[list[int]], pad_id: int) -> dict[str, np.ndarray]:
         input_ids[r, : len(row)] = row
         mask[r, : len(row)] = 1
     return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def _collect(out: np.ndarray, request, members: list[int]) -> None:
+    request.wait()
+    out[members] = request.get_output_tensor(0).data
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
