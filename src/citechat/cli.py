@@ -170,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
     from .store import IndexProblem
-    from .embeddings import ModelNotFound
+    from .embeddings import ModelNotFound, UnknownPrecision
 
     try:
         return args.func(args)
-    except (IndexProblem, ModelNotFound, FileNotFoundError) as exc:
+    except (IndexProblem, ModelNotFound, UnknownPrecision, FileNotFoundError) as exc:
         print(f"citechat: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
