@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat import store
+from citechat.stores import base, local as store
 from citechat.config import settings
 from citechat.sync import TRUST_AFTER_NS, SyncBusy, file_signature, sync_index, sync_lock
 from conftest import (
@@ -211,8 +211,8 @@ def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(
     faiss_written = (index / store.FAISS_NAME).stat().st_mtime_ns
 
     hashed: list[str] = []
-    real_sha = store.sha256_of
-    monkeypatch.setattr(store, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
+    real_sha = base.sha256_of
+    monkeypatch.setattr(base, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
     again = sync_index(s, embedder=embedder)
     assert again.unchanged == COLLECTION_SOURCES and again.embedded == 0
     assert hashed == []  # no document was read

@@ -31,6 +31,10 @@ class Settings:
     overlap_chars: int = 150
     max_file_mb: float = field(default_factory=lambda: float(os.environ.get("CITECHAT_MAX_FILE_MB") or 50))
     llm: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_LLM") or None)
+    # Where the index lives: "local" (SQLite + FAISS in index_dir), "milvus:PATH.db" or "milvus:http://HOST:19530"
+    # (see stores/); on Milvus, the collection is named after index_dir unless this names it.
+    store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
+    collection: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_COLLECTION") or None)
 
     def with_overrides(self, **values) -> "Settings":
         """Return a copy with every non-None value applied (paths given as str are converted)."""
@@ -48,17 +52,17 @@ def settings(**overrides) -> Settings:
 def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     """Settings for working on an existing index: unless a documents folder is given (argument or
     $CITECHAT_DOCS), use the one the index was built from."""
-    from .store import recorded_docs_dir
+    from .stores import recorded_meta
 
     base = settings(index_dir=index_dir, docs_dir=docs_dir, **overrides)
     if docs_dir is None and not os.environ.get("CITECHAT_DOCS"):
-        recorded = recorded_docs_dir(base.index_dir)
-        if recorded is not None:
+        recorded = recorded_meta(base).get("docs_dir")
+        if recorded:
             return base.with_overrides(docs_dir=recorded)
     return base
 
 
-SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY")
+SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY", "CITECHAT_MILVUS_TOKEN")
 
 
 def redact(text: str) -> str:

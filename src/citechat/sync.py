@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
-import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import store
+import numpy as np
+
 from .config import Settings
 from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text, load_document
 from .embeddings import Embedder
+from .stores import base, open_store
+from .stores.base import IndexMismatch, IndexProblem, NewDocument, Store, Writer
 
 # Documents are embedded and committed together once this many chunks are pending.
 BATCH_CHUNKS = 256
@@ -44,20 +45,8 @@ class SyncReport:
         )
 
 
-class SyncBusy(store.IndexProblem):
+class SyncBusy(IndexProblem):
     pass
-
-
-class OutOfSpace(store.IndexProblem):
-    pass
-
-
-def _out_of_space(exc: BaseException) -> bool:
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return True
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 @contextmanager
@@ -101,109 +90,59 @@ def sync_index(
     progress: Progress | None = None,
     notify: Callable[[str], None] = lambda message: None,
     wait: bool = True,
+    store: Store | None = None,
 ) -> SyncReport:
+    """Bring the index in line with the documents folder. store: the open store of these settings (default:
+    opened here and closed at the end)."""
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model)
     progress = progress or (lambda stage, done, total: None)
-    index_dir = settings.index_dir
     report = SyncReport()
     if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
         raise FileNotFoundError(f"Documents folder not found: {settings.docs_dir}. Create it or pass --docs DIR.")
-    with sync_lock(index_dir, wait, notify):
-        db_path = index_dir / store.DB_NAME
-        # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
-        # previous index stays usable until the new one is complete.
-        target = index_dir / (store.DB_NAME + ".new") if rebuild and db_path.exists() else db_path
-        if target != db_path:
-            for leftover in index_dir.glob(store.DB_NAME + ".new*"):
-                leftover.unlink()
-        manifest = store.manifest_for(settings, embedder.dimension)
-        conn = store.create(target, manifest)
-        try:
-            meta = store.read_meta(conn)
-            store.check_manifest(meta, manifest, index_dir)
-            docs = str(settings.docs_dir.resolve())
-            if meta.get("docs_dir", docs) != docs:
-                # Syncing another folder into this index would delete every document it holds.
-                raise store.IndexMismatch(
-                    f"The index in {index_dir} was built from {meta['docs_dir']}. Pass --docs {meta['docs_dir']} "
-                    f"to update it, or add --rebuild to rebuild it from {settings.docs_dir}."
-                )
-            with store.transaction(conn):
-                store.set_meta(conn, "docs_dir", docs)
-            before_embedded = embedder.texts_embedded
-            _apply_changes(conn, settings, embedder, report, progress, notify)
-            report.embedded = embedder.texts_embedded - before_embedded
-            with store.transaction(conn):
-                store.set_meta(conn, "last_sync", store.now())
-            report.documents, report.chunks = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
-            ).fetchone()
-            if target != db_path:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.close()
-                _retire_wal(db_path)
-                os.replace(target, db_path)
-                for suffix in ("-wal", "-shm"):
-                    Path(str(db_path) + suffix).unlink(missing_ok=True)
-                conn = store.connect(db_path)
-            if target != db_path or not store.faiss_cache_written(index_dir, conn):
-                store.write_faiss_cache(index_dir, conn)
-        except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
-            if _out_of_space(exc):
-                conn.close()
-                if target != db_path:  # the unfinished rebuild only takes up space
-                    for leftover in index_dir.glob(store.DB_NAME + ".new*"):
-                        leftover.unlink(missing_ok=True)
-                raise OutOfSpace(
-                    f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
-                    "usable as it was before this step; free some disk space and run the sync again."
-                ) from exc
-            if not isinstance(exc, sqlite3.DatabaseError):
-                raise
-            # a damaged database: say how to recover instead of crashing
-            raise store.unreadable(exc) from exc
-        finally:
-            conn.close()
+    target = store or open_store(settings)
+    try:
+        with sync_lock(settings.index_dir, wait, notify):
+            manifest = base.manifest_for(settings, embedder.dimension)
+            with target.writer(manifest, rebuild) as writer:
+                docs = str(settings.docs_dir.resolve())
+                if writer.meta.get("docs_dir", docs) != docs:
+                    # Syncing another folder into this index would delete every document it holds.
+                    recorded = writer.meta["docs_dir"]
+                    raise IndexMismatch(
+                        f"The index in {target.location} was built from {recorded}. Pass --docs {recorded} "
+                        f"to update it, or add --rebuild to rebuild it from {settings.docs_dir}."
+                    )
+                writer.set_meta({"docs_dir": docs})
+                before_embedded = embedder.texts_embedded
+                _apply_changes(writer, settings, embedder, report, progress, notify)
+                report.embedded = embedder.texts_embedded - before_embedded
+                writer.set_meta({"last_sync": time.strftime("%Y-%m-%d %H:%M:%S")})
+                report.documents, report.chunks = writer.counts()
+    finally:
+        if store is None:
+            target.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _retire_wal(db_path: Path) -> None:
-    """Fold the old database's write-ahead log into it and remove it before the new file takes its name: a
-    log left behind (by a killed process) would be replayed into the new database if the swap is cut short."""
-    try:
-        old = sqlite3.connect(str(db_path), timeout=60, isolation_level=None)
-        try:
-            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            old.close()
-    except sqlite3.DatabaseError:
-        pass  # a damaged old database: its log is worthless too
-    for suffix in ("-wal", "-shm"):
-        Path(str(db_path) + suffix).unlink(missing_ok=True)
-
-
-def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify) -> None:
+def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress,
+                   notify) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
-    known = {source: (digest, signature) for source, digest, signature
-             in conn.execute("SELECT source, hash, file_stat FROM documents")}
+    known = writer.documents()
     present = {source for source, _ in files}
     trust_before = time.time_ns() - TRUST_AFTER_NS
 
     gone = sorted(set(known) - present)
     if gone:
-        with store.transaction(conn):
-            for source in gone:
-                _delete(conn, source)
-            store.bump_generation(conn)
+        writer.remove(gone)
         report.removed.extend(gone)
 
     max_bytes = settings.max_file_mb * 1024 * 1024
     pending: list[tuple[str, str, int, str | None, str, list[Chunk]]] = []  # (source, hash, size, signature, title, chunks)
-    touched: list[tuple[str | None, str]] = []  # (signature, source): same content, new file metadata
+    touched: dict[str, str | None] = {}  # source -> signature: same content, new file metadata
     pending_chunks = 0
     for done, (source, path) in enumerate(files, start=1):
         progress("reading", done, len(files))
@@ -219,32 +158,29 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
             if signature is not None and signature == known_signature:
                 report.unchanged.append(source)  # not read at all
                 continue
-            digest = store.sha256_of(path)
+            digest = base.sha256_of(path)
             if digest == known_digest:
                 report.unchanged.append(source)
                 if signature != known_signature:
-                    touched.append((signature, source))
+                    touched[source] = signature
                 continue
             doc = load_document(path, source)
         except (UnreadableFile, OSError) as exc:
             _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
             if source in known:  # its indexed content is stale now
-                with store.transaction(conn):
-                    _delete(conn, source)
-                    store.bump_generation(conn)
+                writer.remove([source])
             continue
         chunks = chunk_document(doc, settings.chunk_chars, settings.overlap_chars)
         (report.updated if source in known else report.added).append(source)
         pending.append((source, digest, size, signature, doc.title, chunks))
         pending_chunks += len(chunks)
         if pending_chunks >= BATCH_CHUNKS:
-            _commit(conn, embedder, pending, progress)
+            _commit(writer, embedder, pending, progress)
             pending, pending_chunks = [], 0
     if pending:
-        _commit(conn, embedder, pending, progress)
+        _commit(writer, embedder, pending, progress)
     if touched:
-        with store.transaction(conn):
-            conn.executemany("UPDATE documents SET file_stat = ? WHERE source = ?", touched)
+        writer.touch(touched)
 
 
 def _skip(report: SyncReport, notify, item: Skipped) -> None:
@@ -252,33 +188,18 @@ def _skip(report: SyncReport, notify, item: Skipped) -> None:
     notify(f"skipped {item.source}: {item.reason}")
 
 
-def _delete(conn, source: str) -> None:
-    conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
-    conn.execute("DELETE FROM documents WHERE source = ?", (source,))
-
-
-def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
-    """Embed the pending documents' chunks and store them in one transaction."""
+def _commit(writer: Writer, embedder: Embedder, pending, progress: Progress) -> None:
+    """Embed the pending documents' chunks and store them in one step."""
     texts = [embedding_text(c) for *_, chunks in pending for c in chunks]
-    vectors = []
+    batches = [np.zeros((0, embedder.dimension), dtype=np.float32)]
     step = 512
     for i in range(0, len(texts), step):
         progress("embedding", i, len(texts))
-        vectors.extend(embedder.encode(texts[i : i + step]))
+        batches.append(embedder.encode(texts[i : i + step]))
     progress("embedding", len(texts), len(texts))
-    rows = iter(vectors)
-    with store.transaction(conn):
-        for source, digest, size, signature, title, chunks in pending:
-            _delete(conn, source)
-            conn.executemany(
-                "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector, section, page_start)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                # A generator: a large document's rows (text and vector bytes) are never all built at once.
-                ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes(), c.section,
-                  c.page_start) for c in chunks),
-            )
-            conn.execute(
-                "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, file_stat) VALUES (?,?,?,?,?,?,?)",
-                (source, digest, title, size, len(chunks), time.time(), signature),
-            )
-        store.bump_generation(conn)
+    vectors = np.concatenate(batches)
+    documents, at = [], 0
+    for source, digest, size, signature, title, chunks in pending:
+        documents.append(NewDocument(source, digest, title, size, signature, chunks, vectors[at : at + len(chunks)]))
+        at += len(chunks)
+    writer.add(documents)

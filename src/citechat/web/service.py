@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from ..answers import Answer
 from ..bot import Bot
 from ..config import Settings
-from ..store import IndexNotFound
+from ..stores.base import IndexNotFound
 from ..sync import SyncReport, sync_index
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
