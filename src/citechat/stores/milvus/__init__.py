@@ -1,4 +1,4 @@
-"""The Milvus store: the index in Milvus Lite (`milvus:PATH.db`, one local file, one process) or on a Milvus
+"""The Milvus store: the index in Milvus Lite (`milvus:PATH.db`, one local folder, one process) or on a Milvus
 server (`milvus:http://HOST:19530`, shared by many processes and machines), with the same code.
 
 Collections, for an index whose collection name is N (`--collection`, else named after the index folder):
@@ -12,7 +12,8 @@ Collections, for an index whose collection name is N (`--collection`, else named
 Readers never see a step half done. Every row carries `gen_from`/`gen_to`, and readers keep to the committed
 generation C (`gen_from <= C < gen_to`). A step inserts its rows at G = C + 1, marks the rows it replaces with
 `gen_to = G`, then commits by writing C = G into the state row: one upsert, the atomic switch. The rows a sync
-replaced are deleted when it ends; the rows of a step that was cut short are undone when the next sync starts.
+replaced stay for readers still on the generation before, until the next sync starts: it deletes them and
+undoes any step that was cut short.
 A rebuild writes `N_b<k+1>` and moves the alias when it is complete; the build before it is kept for readers
 still in the middle of a question, and older ones are dropped.
 

@@ -116,8 +116,6 @@ class MilvusStore:
         try:
             build = current_build(self.client, self.name)
             state = read_state(self.client, build) if build else None
-        except StoreUnavailable:
-            return {}
         except Exception:  # noqa: BLE001 - whoever opens the index reports what is wrong
             return {}
         return dict(state["meta"]) if state else {}
