@@ -70,25 +70,34 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import hashlib
+    import json
+    from dataclasses import asdict
     from pathlib import Path
 
+    from . import baseline
     from .bot import Bot
-    from .eval import evaluate, load_questions
+    from .eval import cache_dir, evaluate, evaluate_baseline, load_questions, table
     from .sync import sync_index
 
     dataset = Path(args.dataset).resolve()
     questions = load_questions(dataset)
-    key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
-    index = args.index or Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval" / f"{dataset.name}-{key}"
+    index = Path(args.index) if args.index else cache_dir(dataset)
     settings = make_settings(docs_dir=args.docs or dataset / "corpus", index_dir=index)
+    compare = not args.no_baseline and baseline.available()
     show, close = _progress_printer()
     try:
         sync_index(settings, progress=show)
         report = evaluate(Bot(settings), questions, k=args.k, progress=lambda i, n: show("questions", i, n))
+        base = evaluate_baseline(settings.docs_dir, questions, k=args.k, cache=index.with_name(f"{index.name}-baseline.json"),
+                                 progress=lambda i, n: show("baseline", i, n)) if compare else None
     finally:
         close()
-    print(report.to_json() if args.json else report.table())
+    if args.json:
+        print(json.dumps({"citechat": asdict(report), "baseline": asdict(base) if base else None}, indent=2))
+    else:
+        print(table(report, base, title=dataset.name))
+        if not compare and not args.no_baseline:
+            print(f"({baseline.MISSING})")
     return 0
 
 
@@ -152,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="index folder (default: a cache folder per data set)")
     p.add_argument("--k", type=int, default=5, help="k for hit@k")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-baseline", action="store_true", help="skip the LangChain tutorial baseline")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("status", help="show the index settings and its documents")
@@ -182,11 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
     from .store import IndexProblem
-    from .embeddings import ModelNotFound
+    from .embeddings import ModelNotFound, UnknownPrecision
 
     try:
         return args.func(args)
-    except (IndexProblem, ModelNotFound, FileNotFoundError) as exc:
+    except (IndexProblem, ModelNotFound, UnknownPrecision, FileNotFoundError) as exc:
         print(f"citechat: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
