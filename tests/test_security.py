@@ -47,6 +47,18 @@ def chat_request(url: str, content: str = QUESTION, **headers) -> httpx.Response
                       headers=headers, timeout=60)
 
 
+def cache_of_its_own(tmp_path: Path) -> Path:
+    """A cache folder for a server process that shares only the exported embedding model with the usual one
+    (exporting it again would take a while)."""
+    from citechat.model_export import cache_dir
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache_dir() / "models").mkdir(parents=True, exist_ok=True)
+    (cache / "models").symlink_to(cache_dir() / "models")
+    return cache
+
+
 def upload_folder_files(running) -> list[Path]:
     return [p for p in running.service.upload_dir.rglob("*") if p.is_file()]
 
@@ -208,7 +220,7 @@ def test_request_bodies_over_the_limit_are_refused_before_they_are_read(server):
 def test_uploads_leave_nothing_behind_and_the_folder_is_private(seed_index, tmp_path):
     from playwright.sync_api import expect
 
-    cache = tmp_path / "cache"
+    cache = cache_of_its_own(tmp_path)
     stale = cache / "uploads" / "tmpstale"  # left by a server that was killed: its lock is not held
     stale.mkdir(parents=True)
     (stale / "old.txt").write_text("left behind")
@@ -223,6 +235,8 @@ def test_uploads_leave_nothing_behind_and_the_folder_is_private(seed_index, tmp_
     incoming.mkdir()
     (incoming / "lagoon.txt").write_text("The Merrow lagoon is guarded by warden Ilse Brandt.\n")
     (incoming / "empty.txt").write_text("")
+    with open(incoming / "big.txt", "wb") as big:  # over the 20 MB upload limit, under Gradio's own
+        big.truncate(25 * 2**20)
     command = [*citechat_command(), "serve", "--docs", str(docs), "--index", str(index), "--port", str(port)]
     env = subprocess_env(CITECHAT_CACHE=str(cache))
     log = tmp_path / "serve.log"
@@ -241,6 +255,9 @@ def test_uploads_leave_nothing_behind_and_the_folder_is_private(seed_index, tmp_
             expect(page.locator("#sync-message")).to_contain_text("Added: lagoon.txt", timeout=120_000)
             expect(page.locator("#sync-message")).to_contain_text("“empty.txt” is empty")
             ask(page, "Who guards the Merrow lagoon?")
+            upload(page, incoming / "big.txt")  # refused for its size; its copy must go too (checked below)
+            expect(page.locator("#sync-message")).to_contain_text("“big.txt” is larger than the 20 MB limit",
+                                                                  timeout=120_000)
             page.context.close()
         assert (docs / "lagoon.txt").exists()
         assert len(paths) == 2 and all(str(folder) in p for p in paths)
@@ -304,7 +321,7 @@ def test_the_password_comes_from_a_file_and_one_on_the_command_line_is_warned_ab
     url = f"http://127.0.0.1:{port}/"
     common = [*citechat_command(), "serve", "--docs", str(seed_index[0]), "--index", str(seed_index[1]),
               "--port", str(port)]
-    env = subprocess_env(CITECHAT_CACHE=str(tmp_path / "cache"))
+    env = subprocess_env(CITECHAT_CACHE=str(cache_of_its_own(tmp_path)))
     with server_process(common + ["--auth-file", str(password_file)], url, tmp_path / "a.log", env=env):
         assert sign_in(url, "from-the-file").status_code == 200
     log = (tmp_path / "a.log").read_text()
