@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-# name -> (builder, arguments): the files and their kin
+# name -> (builder, arguments): the costly files first reported, and their kin
 BOMBS = {
     "docx, 200,000 paragraphs (42 MB of XML)": ("docx_bomb", (200_000,)),
     "docx, 2,000,000 paragraphs (418 MB of XML)": ("docx_bomb", (2_000_000,)),
