@@ -42,7 +42,7 @@ class Settings:
     llm: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_LLM") or None)
     # What reading one file may cost (readers.py, reader_process.py): a file over a limit is skipped with the
     # reason, so a hostile file (a decompression bomb, a PDF built to be slow) costs seconds, not the server.
-    max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 2_000_000)))
+    max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
     max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
     parse_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_PARSE_SECONDS", 30))
     cache_dir: Path = field(

@@ -45,7 +45,7 @@ MAX_DOCX_PARTS = 10_000
 class ReadLimits:
     """What reading one file may cost; see Settings.max_file_chars, max_unpacked_mb, parse_seconds."""
 
-    max_chars: int = 2_000_000
+    max_chars: int = 10_000_000
     max_unpacked_mb: float = 64
     seconds: float = 30
 
