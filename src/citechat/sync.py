@@ -14,8 +14,10 @@ from typing import Callable, Iterator
 
 from . import store
 from .config import Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text, load_document
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text
 from .embeddings import Embedder
+from .reader_process import FileReader
+from .readers import ReadLimits
 
 # Documents are embedded and committed together once this many chunks are pending.
 BATCH_CHUNKS = 256
@@ -132,7 +134,8 @@ def sync_index(
             with store.transaction(conn):
                 store.set_meta(conn, "docs_dir", docs)
             before_embedded = embedder.texts_embedded
-            _apply_changes(conn, settings, embedder, report, progress, notify)
+            with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
+                _apply_changes(conn, settings, embedder, report, progress, notify, reader)
             report.embedded = embedder.texts_embedded - before_embedded
             with store.transaction(conn):
                 store.set_meta(conn, "last_sync", store.now())
@@ -184,7 +187,8 @@ def _retire_wal(db_path: Path) -> None:
         Path(str(db_path) + suffix).unlink(missing_ok=True)
 
 
-def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify) -> None:
+def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify,
+                   reader: FileReader) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
@@ -225,7 +229,7 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
                 if signature != known_signature:
                     touched.append((signature, source))
                 continue
-            doc = load_document(path, source)
+            doc = reader.read(path, source)
         except (UnreadableFile, OSError) as exc:
             _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
             if source in known:  # its indexed content is stale now
