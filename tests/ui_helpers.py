@@ -43,13 +43,14 @@ def serving(bot, **launch_kwargs) -> Iterator[tuple[object, str]]:
 
 
 @contextmanager
-def server_process(command: list[str], ready_url: str, log: Path, timeout: float = 180) -> Iterator[None]:
+def server_process(command: list[str], ready_url: str, log: Path, timeout: float = 180,
+                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
     """Run a server in its own process (output to `log`) until the block ends; enters once `ready_url` answers
     200. Stopped with SIGTERM, then killed if it lingers."""
     import httpx
 
     with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -61,7 +62,7 @@ def server_process(command: list[str], ready_url: str, log: Path, timeout: float
                 pass
             assert time.monotonic() < deadline, f"{command[:3]} did not start: {log.read_text()[-2000:]}"
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -72,11 +73,11 @@ def server_process(command: list[str], ready_url: str, log: Path, timeout: float
 
 
 @contextmanager
-def chromium() -> Iterator[object]:
+def chromium(*extra_args: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + list(extra_args))
         try:
             yield browser
         finally:

@@ -115,11 +115,24 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .web.security import CLI_PASSWORD_WARNING, RefuseToServe, read_auth_file
     from .web.server import launch
 
-    settings = settings_for_index(args.index, args.docs)
-    auth = args.auth or os.environ.get("CITECHAT_AUTH")
-    launch(settings, host=args.host, port=args.port, auth=auth, insecure=args.insecure)
+    base = make_settings()  # the lists given as arguments add to those of the environment
+    settings = settings_for_index(args.index, args.docs,
+                                  allowed_hosts=base.allowed_hosts + tuple(args.allowed_host or ()),
+                                  trusted_proxies=base.trusted_proxies + tuple(args.trusted_proxy or ()))
+    if args.auth and args.auth_file:
+        raise RefuseToServe("citechat: give the password with either --auth or --auth-file, not both.")
+    auth = args.auth
+    if args.auth:
+        print(CLI_PASSWORD_WARNING, file=sys.stderr)
+    elif args.auth_file:
+        auth, warning = read_auth_file(args.auth_file)
+        if warning:
+            print(warning, file=sys.stderr)
+    launch(settings, host=args.host, port=args.port, auth=auth or os.environ.get("CITECHAT_AUTH"),
+           insecure=args.insecure)
     return 0
 
 
@@ -168,9 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", help="user:password required to use the app (or $CITECHAT_AUTH); the API then "
-                                  "requires the password as its key, unless $CITECHAT_API_KEY sets one")
-    p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without --auth")
+    p.add_argument("--auth-file", metavar="PATH", help="a file whose first line is the user:password required to "
+                                                        "use the app (or set $CITECHAT_AUTH); the API then requires "
+                                                        "the password as its key, unless $CITECHAT_API_KEY sets one")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="as --auth-file, but visible to every user of this "
+                                                           "machine in the process list: prefer --auth-file")
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="a host name browsers use to reach the server, besides loopback names (repeatable; or "
+                        "$CITECHAT_ALLOWED_HOSTS): the name of a reverse proxy, or of this machine on your network")
+    p.add_argument("--trusted-proxy", action="append", metavar="ADDRESS",
+                   help="the address of a reverse proxy whose X-Forwarded-For header names the client "
+                        "(repeatable; or $CITECHAT_TRUSTED_PROXIES)")
+    p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without a password")
     p.set_defaults(func=cmd_serve)
     return parser
 

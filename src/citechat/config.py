@@ -18,6 +18,15 @@ def _default_model() -> str:
     return os.environ.get("CITECHAT_MODEL") or "all-MiniLM-L6-v2"
 
 
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+def _env_names(name: str) -> tuple[str, ...]:
+    """A list of names or addresses from a variable, separated by commas or spaces."""
+    return tuple(part for part in (os.environ.get(name) or "").replace(",", " ").split() if part)
+
+
 @dataclass(frozen=True)
 class Settings:
     docs_dir: Path = field(default_factory=lambda: Path(os.environ.get("CITECHAT_DOCS") or PROJECT_DIR / "seeds"))
@@ -31,6 +40,18 @@ class Settings:
     overlap_chars: int = 150
     max_file_mb: float = field(default_factory=lambda: float(os.environ.get("CITECHAT_MAX_FILE_MB") or 50))
     llm: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_LLM") or None)
+    # What reading one file may cost (readers.py, reader_process.py): a file over a limit is skipped with the
+    # reason, so a hostile file (a decompression bomb, a PDF built to be slow) costs seconds, not the server.
+    max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
+    max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
+    parse_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_PARSE_SECONDS", 30))
+    cache_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat")
+    )
+    # The server (web/): host names it answers to besides the loopback ones, and the addresses of reverse
+    # proxies whose X-Forwarded-For header names the client.
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_ALLOWED_HOSTS"))
+    trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_TRUSTED_PROXIES"))
     # Where the index lives: "local" (SQLite + FAISS in index_dir), "milvus:PATH.db" or "milvus:http://HOST:19530"
     # (see stores/); on Milvus, the collection is named after index_dir unless this names it.
     store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
@@ -39,7 +60,7 @@ class Settings:
     def with_overrides(self, **values) -> "Settings":
         """Return a copy with every non-None value applied (paths given as str are converted)."""
         clean = {k: v for k, v in values.items() if v is not None}
-        for key in ("docs_dir", "index_dir", "prompts_dir"):
+        for key in ("docs_dir", "index_dir", "prompts_dir", "cache_dir"):
             if key in clean:
                 clean[key] = Path(clean[key])
         return replace(self, **clean)

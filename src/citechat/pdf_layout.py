@@ -31,9 +31,14 @@ class _Line:
     chars: int = 0  # visible characters
 
 
-def page_texts(pages) -> list[str]:
-    """The text of each page, in reading order, with blank lines between paragraphs and around headings."""
-    lines = [_page_lines(page) for page in pages]
+def page_texts(pages, budget=None) -> list[str]:
+    """The text of each page, in reading order, with blank lines between paragraphs and around headings.
+    A `readers.Budget` counts the text as pypdf produces it, and stops the reading past its limits."""
+    lines = []
+    for page in pages:
+        if budget is not None:
+            budget.new_page()
+        lines.append(_page_lines(page, budget))
     _drop_running_lines(lines)
     everything = [line for page in lines for line in page]
     body = _main_size(everything)
@@ -49,9 +54,15 @@ def _main_size(lines: list[_Line]) -> float:
     return sizes.most_common(1)[0][0] if sizes else 0.0
 
 
-def _page_lines(page) -> list[_Line]:
+def _page_lines(page, budget=None) -> list[_Line]:
     pieces: list[tuple] = []  # (text, cm, tm, font, size) of each piece of text the page draws
-    raw = page.extract_text(visitor_text=lambda *piece: pieces.append(piece)) or ""
+
+    def visit(*piece) -> None:
+        pieces.append(piece)
+        if budget is not None:
+            budget.spend(len(piece[0]))
+
+    raw = page.extract_text(visitor_text=visit) or ""
     if "".join(p[0] for p in pieces) != raw:  # no way to tell which piece is which: the text alone
         return [_Line(text.strip()) for text in raw.split("\n")]
     lines = [_Line("")]

@@ -5,11 +5,17 @@ For .txt and .md files the text is the file's own text, decoded without newline 
 out as a person reads them, in Markdown's shape (`blocks.py`): headings as `#` lines, list items as `- ` lines,
 each table row as one line with its column headers. PDF pages keep pypdf's reading order; `pdf_layout.py` puts
 the blank lines a reader sees between paragraphs and around headings.
+
+With `ReadLimits`, reading stops as soon as a file goes past what one file may cost: characters of text,
+bytes unpacked from its compressed parts, seconds. `reader_process.py` runs the parsers in a child process,
+which adds a hard stop for the parts of a parse that cannot be interrupted from inside.
 """
 
 from __future__ import annotations
 
 import re
+import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +29,82 @@ class UnreadableFile(Exception):
     """A file that cannot be indexed; the message says why."""
 
 
+class TooCostly(UnreadableFile):
+    """A file that goes past one of the read limits."""
+
+
+# pypdf's text extraction takes time quadratic in the text of one page (it grows one string by concatenation):
+# 200,000 characters, fifty times a dense printed page, take about a second; a page built to hold millions,
+# minutes. No real page comes near it.
+MAX_PAGE_CHARS = 200_000
+# A document has tens of parts, hundreds with many images; a ZIP of millions of empty entries is a trap.
+MAX_DOCX_PARTS = 10_000
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What reading one file may cost; see Settings.max_file_chars, max_unpacked_mb, parse_seconds."""
+
+    max_chars: int = 10_000_000
+    max_unpacked_mb: float = 64
+    seconds: float = 30
+
+    @classmethod
+    def of(cls, settings) -> "ReadLimits":
+        return cls(settings.max_file_chars, settings.max_unpacked_mb, settings.parse_seconds)
+
+    @property
+    def max_unpacked_bytes(self) -> int:
+        return int(self.max_unpacked_mb * 1024 * 1024)
+
+    def too_slow(self) -> TooCostly:
+        return TooCostly(f"reading took longer than {self.seconds:g} s (set CITECHAT_PARSE_SECONDS to raise the limit)")
+
+    def too_big(self, what: str = "unpacks to more than") -> TooCostly:
+        return TooCostly(f"{what} {self.max_unpacked_mb:g} MB when decompressed, a possible decompression bomb (set "
+                         "CITECHAT_MAX_UNPACKED_MB to raise the limit)")
+
+
+class Budget:
+    """The characters and time spent reading one file, checked against its limits as the text comes in."""
+
+    def __init__(self, limits: ReadLimits | None) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.seconds if limits else float("inf")
+        self.chars = 0
+        self.page = self.page_chars = 0
+        self.exceeded: TooCostly | None = None  # kept: a parser may swallow the exception raised in a callback
+
+    def new_page(self) -> None:
+        self.check()
+        self.page += 1
+        self.page_chars = 0
+
+    def spend(self, chars: int) -> None:
+        """Count `chars` more characters of text; raises TooCostly past a limit."""
+        self.chars += chars
+        self.page_chars += chars
+        if self.limits is None:
+            return
+        if self.chars > self.limits.max_chars:
+            self.fail(TooCostly(f"more than {self.limits.max_chars:,} characters of text (set CITECHAT_MAX_FILE_CHARS "
+                                "to raise the limit)"))
+        if self.page and self.page_chars > MAX_PAGE_CHARS:
+            self.fail(TooCostly(f"page {self.page} holds more than {MAX_PAGE_CHARS:,} characters of text, far more "
+                                "than any printed page: a file built to be slow to read"))
+        self.check()
+
+    def check(self) -> None:
+        if self.exceeded is None and time.monotonic() > self.deadline:
+            self.exceeded = self.limits.too_slow()
+        if self.exceeded is not None:
+            raise self.exceeded
+
+    def fail(self, exc: TooCostly) -> None:
+        self.exceeded = self.exceeded or exc
+        raise self.exceeded
+
+
 @dataclass
 class Document:
     source: str  # path relative to the documents folder, with forward slashes
@@ -31,22 +113,28 @@ class Document:
     pages: list[tuple[int, int]] | None = None  # (start, end) of each page in `text`, for paged formats
 
 
-def load_document(path: Path, source: str) -> Document:
-    """Read one file into a Document; raises UnreadableFile with the reason when it cannot be used."""
+def load_document(path: Path, source: str, limits: ReadLimits | None = None) -> Document:
+    """Read one file into a Document; raises UnreadableFile with the reason when it cannot be used (TooCostly
+    when it goes past `limits`; without limits, a file costs what it costs)."""
     suffix = path.suffix.lower()
+    budget = Budget(limits)
     try:
         if suffix in (".txt", ".md", ".markdown"):
             doc = _load_text(path, source)
         elif suffix in (".html", ".htm"):
             doc = _load_html(path, source)
         elif suffix == ".pdf":
-            doc = _load_pdf(path, source)
+            doc = _load_pdf(path, source, budget)
         elif suffix == ".docx":
-            doc = _load_docx(path, source)
+            doc = _load_docx(path, source, budget)
         else:
             raise UnreadableFile(f"unsupported file type '{suffix}'")
+        if suffix not in (".pdf", ".docx"):  # those two count as they read
+            budget.spend(len(doc.text))
     except UnreadableFile:
         raise
+    except MemoryError:
+        raise TooCostly("reading it needs more memory than one file may use") from None
     except OSError as exc:
         raise UnreadableFile(f"cannot read file: {exc.strerror or exc}") from exc
     except Exception as exc:  # parsers raise many kinds of errors on corrupt input
@@ -136,20 +224,33 @@ def join_pages(page_texts: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return "".join(parts), pages
 
 
-def _load_pdf(path: Path, source: str) -> Document:
-    from pypdf import PdfReader
+def _load_pdf(path: Path, source: str, budget: Budget) -> Document:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError
 
     from .pdf_layout import page_texts
 
-    reader = PdfReader(str(path))
-    if reader.is_encrypted:
-        try:
-            unlocked = reader.decrypt("")
-        except Exception:
-            unlocked = 0
-        if not unlocked:
-            raise UnreadableFile("encrypted PDF (needs a password)")
-    text, pages = join_pages(page_texts(reader.pages))
+    # pypdf's limits live in a context variable: they hold in this thread only, for the whole read.
+    unpacked = budget.limits.max_unpacked_bytes if budget.limits else None
+    caps = {f"{kind}_maximum_output_length": unpacked for kind in ("zlib", "lzw", "run_length", "brotli", "jbig2",
+                                                                   "array_based_stream")} if unpacked else {}
+    try:
+        with apply_configuration(**caps):
+            reader = PdfReader(str(path))
+            if reader.is_encrypted:
+                try:
+                    unlocked = reader.decrypt("")
+                except Exception:
+                    unlocked = 0
+                if not unlocked:
+                    raise UnreadableFile("encrypted PDF (needs a password)")
+            texts = page_texts(reader.pages, budget)
+    except LimitReachedError as exc:
+        if "decompressing" in str(exc):
+            raise budget.limits.too_big("a compressed part unpacks to more than") from None
+        raise TooCostly(f"goes past a safety limit of the PDF reader ({exc})") from None
+    budget.check()  # an exception raised while reading a form may have been swallowed by pypdf
+    text, pages = join_pages(texts)
     meta_title = ""
     try:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
@@ -161,27 +262,63 @@ def _load_pdf(path: Path, source: str) -> Document:
 # ---------------------------------------------------------------- DOCX
 
 
-def _load_docx(path: Path, source: str) -> Document:
+def check_zip(path: Path, limits: ReadLimits) -> None:
+    """Refuse a ZIP package whose parts unpack to more than the limit, before anything is unpacked. The
+    declared sizes are a bound: zipfile never returns more than an entry's declared size (a longer stream fails
+    its CRC check, or is cut there), and python-docx reads every part through zipfile."""
+    with zipfile.ZipFile(path) as package:
+        entries = package.infolist()
+    if len(entries) > MAX_DOCX_PARTS:
+        raise TooCostly(f"the package holds {len(entries):,} parts, more than a document has (limit {MAX_DOCX_PARTS:,})")
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > limits.max_unpacked_bytes:
+        megabytes = unpacked / 2**20
+        raise limits.too_big(f"unpacks to {megabytes:,.{0 if megabytes >= 10 else 1}f} MB, more than the limit of")
+
+
+def _load_docx(path: Path, source: str, budget: Budget) -> Document:
     import docx
     from docx.table import Table
 
+    if budget.limits:
+        check_zip(path, budget.limits)
     d = docx.Document(str(path))
+    style_of = _style_names()
     blocks: list[tuple[str, str]] = []
     for item in d.iter_inner_content():  # paragraphs and tables in document order
         if isinstance(item, Table):
-            blocks.extend(("row", line) for line in _docx_table(item))
-        elif item.text.strip():
-            blocks.append((_docx_kind(item), item.text))
+            rows = _docx_table(item)
+            budget.spend(sum(map(len, rows)))
+            blocks.extend(("row", line) for line in rows)
+        else:
+            text = item.text
+            budget.spend(len(text))
+            if text.strip():
+                blocks.append((_docx_kind(item, style_of(item)), text))
     text = render_blocks(blocks)
     title = (d.core_properties.title or "").strip()
     return Document(source, title[:200] or first_line_title(text, path.stem), text)
 
 
-def _docx_kind(paragraph) -> str:
-    try:
-        style = (paragraph.style.name or "") if paragraph.style is not None else ""
-    except (KeyError, ValueError):  # a style the file names but does not define
-        style = ""
+def _style_names():
+    """A paragraph's style name, looked up once per style: python-docx scans every style of the document for
+    each paragraph that names none (milliseconds each; minutes for a long document)."""
+    names: dict[str | None, str] = {}
+
+    def style_of(paragraph) -> str:
+        style_id = paragraph._p.style
+        if style_id not in names:
+            try:
+                style = paragraph.style
+                names[style_id] = (style.name or "") if style is not None else ""
+            except (KeyError, ValueError):  # a style the file names but does not define
+                names[style_id] = ""
+        return names[style_id]
+
+    return style_of
+
+
+def _docx_kind(paragraph, style: str) -> str:
     if style == "Title":
         return "h1"
     heading = re.fullmatch(r"Heading (\d)", style)

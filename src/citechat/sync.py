@@ -13,10 +13,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .config import Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text, load_document
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text
 from .embeddings import Embedder
 from .stores import base, open_store
 from .stores.base import IndexMismatch, IndexProblem, NewDocument, Store, Writer
+from .reader_process import FileReader
+from .readers import ReadLimits
 
 # Documents are embedded and committed together once this many chunks are pending.
 BATCH_CHUNKS = 256
@@ -115,7 +117,8 @@ def sync_index(
                     )
                 writer.set_meta({"docs_dir": docs})
                 before_embedded = embedder.texts_embedded
-                _apply_changes(writer, settings, embedder, report, progress, notify)
+                with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
+                    _apply_changes(writer, settings, embedder, report, progress, notify, reader)
                 report.embedded = embedder.texts_embedded - before_embedded
                 writer.set_meta({"last_sync": time.strftime("%Y-%m-%d %H:%M:%S")})
                 report.documents, report.chunks = writer.counts()
@@ -127,7 +130,7 @@ def sync_index(
 
 
 def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress,
-                   notify) -> None:
+                   notify, reader: FileReader) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
@@ -164,7 +167,7 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
                 if signature != known_signature:
                     touched[source] = signature
                 continue
-            doc = load_document(path, source)
+            doc = reader.read(path, source)
         except (UnreadableFile, OSError) as exc:
             _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
             if source in known:  # its indexed content is stale now

@@ -4,6 +4,8 @@
 - `render.py`: the chat window's HTML and Markdown (pure functions);
 - `gradio_app.py`: the chat window's layout and handlers, and its `/ask` endpoint;
 - `openai_api.py`: the OpenAI-compatible API under /v1;
-- `security.py`: the loopback rule, sign-in and API key;
+- `security.py`: the loopback rule, the names served, sign-in and API key;
+- `guards.py`: the checks every request passes (Host, Origin, body size, sign-in throttle);
+- `upload_folder.py`: Gradio's upload folder, private to the server and emptied as uploads are saved;
 - `server.py`: the one FastAPI app on one port, and `launch`.
 """

@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402
 from ..answers import Answer  # noqa: E402
 from ..config import redact  # noqa: E402
 from ..sync import SyncReport  # noqa: E402
+from .guards import LOCK_AFTER, LOCK_SECONDS  # noqa: E402
 from .render import (  # noqa: E402
     SEARCHING_MD,
     documents_html,
@@ -35,7 +36,7 @@ from .render import (  # noqa: E402
     searching_html,
     status_html,
 )
-from .service import ANSWER_SLOTS, UPLOAD_TYPES, ChatService, UploadRefused  # noqa: E402
+from .service import ANSWER_SLOTS, UPLOAD_TYPES, ChatService, RequestTooLarge, UploadRefused, recent_history  # noqa: E402
 
 TITLE = "citechat"
 DESCRIPTION = (
@@ -51,7 +52,8 @@ EXAMPLES = [
 
 
 def _history(turns: list[dict]) -> list[tuple[str, str]]:
-    return [(t["question"], t["text"]) for t in turns or [] if t["text"]]
+    """The conversation so far, its latest turns within the service's limits (the user cannot shorten it)."""
+    return recent_history([(t["question"], t["text"]) for t in turns or [] if t["text"]])
 
 
 class ChatWindow:
@@ -91,7 +93,8 @@ class ChatWindow:
                     messages[-1] = {"role": "assistant", "content": render_answer(text)}
                     yield gr.skip(), messages, gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # show the problem in the chat instead of a broken window
-            messages[-1] = {"role": "assistant", "content": md_text(f"Sorry, something went wrong: {redact(str(exc))}")}
+            problem = str(exc) if isinstance(exc, RequestTooLarge) else f"Sorry, something went wrong: {redact(str(exc))}"
+            messages[-1] = {"role": "assistant", "content": md_text(problem)}
             turns = list(turns or []) + [{"question": question, "text": "", "sources": render_sources(None)}]
             yield gr.skip(), messages, turns, render_sources(None), gr.skip()
             return
@@ -126,6 +129,8 @@ class ChatWindow:
         turns = [(str(q), str(a)) for q, a in (history or [])]
         try:
             answer = self.service.answer(question or "", turns)
+        except RequestTooLarge as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # the caller sees the reason, never a secret it may quote; no traceback is logged
             message = redact(f"{type(exc).__name__}: {exc}")
             print(f"citechat: /ask failed: {message}", flush=True)
@@ -288,7 +293,9 @@ def _wire_documents(window: ChatWindow, ui: _Layout, blocks: gr.Blocks) -> None:
 def build_blocks(service: ChatService) -> gr.Blocks:
     """The chat window over the service (not yet served: see `mount_chat_window`)."""
     window = ChatWindow(service)
-    with gr.Blocks(title=TITLE, fill_width=True) as blocks:
+    # delete_cache: uploads whose event never ran (sent by a script) are deleted after an hour; the others
+    # are deleted by the service as soon as they are saved or refused.
+    with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600)) as blocks:
         with gr.Column(elem_classes="cc-header"):
             gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
         turns = gr.State([])
@@ -305,6 +312,11 @@ def build_blocks(service: ChatService) -> gr.Blocks:
     return blocks
 
 
+SIGN_IN_MESSAGE = (f"citechat: sign in to ask about the documents. After each wrong password the next try waits "
+                   f"longer; after {LOCK_AFTER} in a row, signing in from your address is locked for "
+                   f"{LOCK_SECONDS / 60:g} minutes.")
+
+
 def mount_chat_window(app, service: ChatService, credentials: tuple[str, str] | None) -> Callable[[], None]:
     """Serve the chat window at the root of the FastAPI `app`, behind a sign-in page when credentials are
     given. Mount it after every other route: it answers every path the app does not. Returns the function
@@ -315,7 +327,7 @@ def mount_chat_window(app, service: ChatService, credentials: tuple[str, str] | 
         blocks,
         path="/",
         auth=[credentials] if credentials else None,
-        auth_message="citechat: sign in to ask about the documents." if credentials else None,
+        auth_message=SIGN_IN_MESSAGE if credentials else None,
         footer_links=["api"],
         show_error=True,
         ssr_mode=False,

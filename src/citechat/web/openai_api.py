@@ -17,7 +17,8 @@ with [n] markers, and the response carries the sources beside the usual fields, 
 A stream sends the answer once its citations are checked: the default answerer writes the whole answer in
 tens of milliseconds, and an LLM's draft is renumbered and checked before it is final.
 Errors come in OpenAI's format, `{"error": {"message", "type", "param", "code"}}`: 401 for a missing or
-wrong key, 400 for a request citechat cannot read, never a traceback.
+wrong key, 400 for a request citechat cannot read or one over the service's limits (question, conversation),
+413 for a body over the server's limit, never a traceback.
 """
 
 from __future__ import annotations
@@ -37,14 +38,9 @@ from starlette.exceptions import HTTPException
 from ..answers import Answer
 from ..config import redact
 from .security import bearer_matches
-from .service import ChatService
+from .service import MAX_REQUEST_BYTES, ChatService, RequestTooLarge
 
 MODEL = "citechat"
-MAX_BODY_BYTES = 4 * 1024 * 1024
-# Far more than a question (only its first 2,000 characters are searched) or an earlier answer; a longer
-# message is a mistake, or an attempt to make the server read and keep megabytes.
-MAX_MESSAGE_CHARS = 32_000
-MAX_MESSAGES = 1_000
 IGNORED_ROLES = {"system", "developer", "tool", "function"}
 CREATED = int(time.time())  # of the model, for /v1/models
 
@@ -74,16 +70,17 @@ class ChatRequest:
 
 
 async def read_body(request: Request) -> bytes:
-    """The request body, refused once it passes MAX_BODY_BYTES (without reading the rest)."""
+    """The request body, refused once it passes MAX_REQUEST_BYTES (without reading the rest). The server's
+    body limit (guards.PathBodyLimit) leaves /v1 to this check, which answers in OpenAI's format."""
     declared = request.headers.get("content-length", "")
-    too_large = APIError(413, f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
-                         code="request_too_large")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    too_large = APIError(413, f"The request body is larger than {MAX_REQUEST_BYTES / 2**20:g} MB; send a shorter "
+                              "conversation.", code="request_too_large")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
         raise too_large
     body = bytearray()
     async for part in request.stream():
         body += part
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > MAX_REQUEST_BYTES:
             raise too_large
     return bytes(body)
 
@@ -106,10 +103,6 @@ def message_text(message: Any, i: int) -> str:
         text = "\n".join(parts)
     else:
         raise APIError(400, f"messages[{i}].content must be a string or a list of text parts.", param="messages")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise APIError(400, f"messages[{i}] is {len(text):,} characters long; citechat reads messages of at most "
-                            f"{MAX_MESSAGE_CHARS:,} characters. Ask a shorter question.", param="messages",
-                       code="message_too_long")
     return text
 
 
@@ -119,8 +112,6 @@ def conversation(messages: Any) -> tuple[str, list[tuple[str, str]]]:
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "\"messages\" must be a non-empty list of {\"role\", \"content\"} objects, the last "
                             "one the user's question.", param="messages")
-    if len(messages) > MAX_MESSAGES:
-        raise APIError(400, f"Too many messages ({len(messages):,}); send at most {MAX_MESSAGES:,}.", param="messages")
     texts = [message_text(m, i) for i, m in enumerate(messages)]
     roles = [m["role"] for m in messages]
     for i, role in enumerate(roles):
@@ -225,6 +216,8 @@ def create_api(service: ChatService, api_key: str | None) -> FastAPI:
         chat = parse_request(await read_body(request))
         try:
             answer = await run_in_threadpool(service.answer, chat.question, chat.history)
+        except RequestTooLarge as exc:
+            raise APIError(400, str(exc), code="request_too_large", param="messages") from None
         except Exception as exc:  # the client sees the reason, never a secret it may quote; no traceback
             message = redact(f"{type(exc).__name__}: {exc}")
             print(f"citechat: /v1/chat/completions failed: {message}", flush=True)

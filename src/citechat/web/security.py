@@ -1,15 +1,21 @@
-"""Who may use the server: the loopback rule, the chat window's sign-in and the API's key.
+"""Who may use the server: the loopback rule, the names it answers to, the chat window's sign-in and the API's key.
 
-- Beyond loopback the server refuses to start without `--auth user:password` (or `CITECHAT_AUTH`), unless
-  `--insecure` is given.
+- Beyond loopback the server refuses to start without a password (`--auth-file PATH`, `CITECHAT_AUTH` or
+  `--auth user:password`), unless `--insecure` is given.
+- It answers only to loopback names, the address it is bound to and the names given with `--allowed-host`
+  (`CITECHAT_ALLOWED_HOSTS`); see guards.py for the checks on each request.
 - The OpenAI-compatible API asks for `Authorization: Bearer <key>` whenever the server has a key: the value
-  of `CITECHAT_API_KEY`, or else the `--auth` password, so that the API is never more open than the window.
+  of `CITECHAT_API_KEY`, or else the sign-in password, so that the API is never more open than the window.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import stat
+from pathlib import Path
+
+from .guards import LOOPBACK_HOSTS, host_name
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -63,3 +69,44 @@ def bearer_matches(authorization: str | None, key: str) -> bool:
     """Whether an Authorization header carries the key (compared in constant time)."""
     scheme, _, token = (authorization or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+
+
+def allowed_hosts(bind_host: str, extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The Host names the server answers to: loopback names, the address it is bound to unless that is a
+    wildcard (0.0.0.0, ::), and `extra` (from --allowed-host and CITECHAT_ALLOWED_HOSTS)."""
+    names = list(LOOPBACK_HOSTS)
+    bind = bind_host.strip().strip("[]")
+    try:
+        address = ipaddress.ip_address(bind)
+        if not address.is_unspecified:
+            names.append(f"[{address}]" if address.version == 6 else str(address))
+    except ValueError:
+        names.append(bind)  # a name given as --host
+    for name in extra:
+        name = host_name(name.strip())
+        if ":" in name and not name.startswith("["):  # a bare IPv6 address
+            name = f"[{name}]"
+        names.append(name)
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def read_auth_file(path: str | Path) -> tuple[str, str | None]:
+    """(user:password from the file's first line, a warning when others may read the file or None)."""
+    try:
+        file = Path(path).expanduser()
+        line = (file.read_text(encoding="utf-8").splitlines() or [""])[0].strip()
+        mode = file.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RefuseToServe(f"citechat: cannot read the password file {path} "
+                            f"({getattr(exc, 'strerror', None) or exc}).") from None
+    if not line:
+        raise RefuseToServe(f"citechat: the password file {path} is empty; write user:password on its first line.")
+    warning = None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warning = (f"citechat: warning: other users of this machine may read the password file {path}; "
+                   f"restrict it with: chmod 600 {path}")
+    return line, warning
+
+
+CLI_PASSWORD_WARNING = ("citechat: warning: a password given with --auth is visible to every user of this machine "
+                        "(in the process list, e.g. `ps`). Use --auth-file PATH or CITECHAT_AUTH instead.")

@@ -5,12 +5,14 @@ path, in one FastAPI app run by uvicorn, both over one `ChatService`.
     citechat serve --host 0.0.0.0 --auth alice:secret
 
 `create_app` is the one place the app is put together, and `launch` the one place it is served: checks that
-concern the whole server (the loopback rule here; host and origin checks, request limits) belong here.
+concern the whole server (the loopback rule, host and origin checks, request body limits, the sign-in
+throttle: guards.py) are installed here.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -20,19 +22,39 @@ from fastapi import FastAPI
 
 from ..bot import Bot
 from ..config import Settings
+from . import upload_folder
+from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
-from .security import RefuseToServe, api_key_for, check_exposure
-from .service import ChatService, open_bot
+from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
+from .service import MAX_REQUEST_BYTES, ChatService, open_bot
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
+# The largest request bodies, checked before anything is parsed: questions (with the conversation; the chat
+# window also sends the conversation it shows, about 800 bytes a turn) as the service allows, uploads up to
+# ten files of the largest size at once, anything else (the sign-in form, Gradio's small calls) 64 KB. The API
+# checks its own bodies to answer in OpenAI's format.
+BODY_LIMIT = 64 * 1024
+UPLOADS_AT_ONCE = 10
 
 
-def create_app(service: ChatService, credentials: tuple[str, str] | None = None, api_key: str | None = None) -> FastAPI:
-    """The API at /v1, then the chat window at / (it answers every path the API does not)."""
+def body_limits(max_upload_mb: float) -> dict[str, int | None]:
+    return {
+        "/gradio_api/upload": int(UPLOADS_AT_ONCE * 2 * max_upload_mb * 2**20),  # Gradio's own limit: 2x, per file
+        "/gradio_api/": MAX_REQUEST_BYTES,
+        "/v1/": None,
+    }
+
+
+def create_app(service: ChatService, credentials: tuple[str, str] | None = None, api_key: str | None = None,
+               hosts: list[str] | None = None) -> FastAPI:
+    """The API at /v1, then the chat window at / (it answers every path the API does not), behind the guards;
+    `hosts`: the Host names to answer to (default: loopback names)."""
     from .gradio_app import mount_chat_window  # Gradio is slow to import; the CLI's other commands never need it
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    install_guards(app, hosts or list(LOOPBACK_HOSTS), body_limits(service.max_upload_mb), BODY_LIMIT,
+                   throttle_sign_in=credentials is not None)
     app.mount("/v1", create_api(service, api_key))
     app.state.stop_streams = mount_chat_window(app, service, credentials)
     app.state.service = service
@@ -55,6 +77,7 @@ class RunningServer:
     app: FastAPI
     server: uvicorn.Server
     thread: threading.Thread | None = field(default=None, repr=False)
+    _uploads_held: bool = field(default=True, repr=False)  # this server's use of the upload folder
 
     @property
     def service(self) -> ChatService:
@@ -64,6 +87,12 @@ class RunningServer:
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)
+        self.release_uploads()
+
+    def release_uploads(self) -> None:
+        if self._uploads_held:
+            self._uploads_held = False
+            upload_folder.release()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -79,6 +108,10 @@ def listen(host: str, port: int) -> socket.socket:
         raise RefuseToServe(f"citechat: cannot listen on {host}:{port} ({exc.strerror or exc}). Is another "
                             "server using the port? Choose another with --port.") from None
     return sock
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 def url_of(sock: socket.socket) -> str:
@@ -98,29 +131,52 @@ def launch(
 ) -> RunningServer:
     """Serve the chat window and the API (building the index first if there is none). With block=False the
     server runs in a background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY,
-    else the --auth password (see security.py)."""
+    else the sign-in password (see security.py). The names the server answers to and the proxies it trusts
+    are the settings' `allowed_hosts` and `trusted_proxies`."""
     if auth is None:
         auth = os.environ.get("CITECHAT_AUTH") or None
     credentials = check_exposure(host, auth, insecure)
     api_key = api_key_for(credentials, os.environ.get("CITECHAT_API_KEY"))
     sock = listen(host, port)
     say = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
-    service = ChatService(open_bot(settings, notify=say))
-    app = create_app(service, credentials, api_key)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    bot = open_bot(settings, notify=say)
+    hosts = allowed_hosts(host, bot.settings.allowed_hosts)
+    uploads = upload_folder.acquire(bot.settings.cache_dir)  # before Gradio is imported (by create_app)
+    try:
+        app = create_app(ChatService(bot, upload_dir=uploads), credentials, api_key, hosts)
+    except BaseException:
+        upload_folder.release()
+        raise
+    # X-Forwarded-For is believed only from the proxies named: uvicorn's default believes any local process,
+    # which could then pick the address the sign-in throttle counts failures for.
+    proxies = ",".join(bot.settings.trusted_proxies)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     running = RunningServer(url_of(sock), app, _Server(config))
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
         f"(model \"citechat\"{', key required' if api_key else ''}). Press Ctrl+C to stop.")
+    if not is_loopback(host):
+        say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
+            "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")
     if block:
+        # uvicorn stops on Ctrl+C or SIGTERM, then raises the signal again: make SIGTERM end the process the
+        # way Ctrl+C does, through the finally blocks, so that the upload folder is removed.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _exit) if main else None
         try:
             running.server.run(sockets=[sock])
-        except KeyboardInterrupt:  # uvicorn stops on Ctrl+C, then raises it again
+        except KeyboardInterrupt:
             pass
+        finally:
+            running.release_uploads()
+            if main:
+                signal.signal(signal.SIGTERM, previous)
         return running
     running.thread = threading.Thread(target=running.server.run, kwargs={"sockets": [sock]}, daemon=True)
     running.thread.start()
     while not running.server.started:
         if not running.thread.is_alive():
+            running.release_uploads()
             raise RuntimeError("citechat: the server stopped while starting; see the messages above.")
         running.thread.join(timeout=0.05)
     return running

@@ -18,6 +18,7 @@ from ..bot import Bot
 from ..config import Settings
 from ..stores.base import IndexNotFound
 from ..sync import SyncReport, sync_index
+from . import upload_folder
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
 MAX_UPLOAD_MB = 20
@@ -25,10 +26,49 @@ MAX_NAME_CHARS = 120
 # Answers computed at once across all surfaces: more than this on 2 cores only makes each one slower
 # (bench/load.py measures the latency under 20 concurrent clients).
 ANSWER_SLOTS = 4
+# The largest request any surface accepts. Only a question's first 2,000 characters are searched, and only the
+# latest turns of a conversation are read (the one with names in it, or the last three for an LLM); beyond
+# these a request is a mistake, or an attempt to make the server read and keep megabytes.
+MAX_QUESTION_CHARS = 4_000
+MAX_HISTORY_TURNS = 100
+MAX_HISTORY_CHARS = 200_000
+# The largest request body of a question, checked before any JSON is parsed: a question and a conversation at
+# the limits above take well under 2 MB of JSON.
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 class UploadRefused(ValueError):
     pass
+
+
+class RequestTooLarge(ValueError):
+    """A question or conversation over the limits; the message says which and what to send instead."""
+
+
+def check_request(question: str, history: list[tuple[str, str]] | None) -> None:
+    """Raise RequestTooLarge when the question or the conversation is over the limits."""
+    if len(question) > MAX_QUESTION_CHARS:
+        raise RequestTooLarge(f"The question is {len(question):,} characters long; ask in at most "
+                              f"{MAX_QUESTION_CHARS:,} characters.")
+    turns = history or []
+    if len(turns) > MAX_HISTORY_TURNS:
+        raise RequestTooLarge(f"The conversation has {len(turns):,} earlier turns; send at most the last "
+                              f"{MAX_HISTORY_TURNS:,}, or start a new conversation.")
+    chars = sum(len(q) + len(a) for q, a in turns)
+    if chars > MAX_HISTORY_CHARS:
+        raise RequestTooLarge(f"The conversation's earlier turns hold {chars:,} characters; send at most "
+                              f"{MAX_HISTORY_CHARS:,} (leave out the oldest turns), or start a new conversation.")
+
+
+def recent_history(history: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The latest turns that fit the limits, for a surface whose user cannot shorten the conversation."""
+    kept, chars = [], 0
+    for q, a in reversed(history[-MAX_HISTORY_TURNS:]):
+        chars += len(q) + len(a)
+        if chars > MAX_HISTORY_CHARS:
+            break
+        kept.append((q, a))
+    return kept[::-1]
 
 
 def safe_name(name: str) -> str:
@@ -70,9 +110,11 @@ class ChatService:
     """Answers, uploads, removals and syncs for one Bot. Syncs are serialised by a lock while questions
     keep being answered; at most `answer_slots` answers are computed at once, whichever surface asked."""
 
-    def __init__(self, bot: Bot, max_upload_mb: float = MAX_UPLOAD_MB, answer_slots: int = ANSWER_SLOTS) -> None:
+    def __init__(self, bot: Bot, max_upload_mb: float = MAX_UPLOAD_MB, answer_slots: int = ANSWER_SLOTS,
+                 upload_dir: Path | None = None) -> None:
         self.bot = bot
         self.max_upload_mb = min(max_upload_mb, bot.settings.max_file_mb)
+        self.upload_dir = upload_dir  # where the web framework puts uploads; their copies there are deleted
         self.sync_lock = threading.Lock()
         self._answer_slots = threading.BoundedSemaphore(answer_slots)
 
@@ -82,11 +124,14 @@ class ChatService:
 
     def stream(self, question: str, history: list[tuple[str, str]] | None = None) -> Iterator[str | Answer]:
         """The answer text as the answerer writes it, then the final Answer. An LLM's draft is checked and
-        renumbered once complete: show the final Answer's text in place of the draft."""
+        renumbered once complete: show the final Answer's text in place of the draft. Raises RequestTooLarge
+        (before anything is yielded) for a request over the limits."""
+        check_request(question, history)
         with self._answer_slots:
             yield from self.bot.stream(question, history or None)
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
+        check_request(question, history)
         with self._answer_slots:
             return self.bot.answer(question, history or None)
 
@@ -102,7 +147,8 @@ class ChatService:
             self.sync_lock.release()
 
     def save_uploads(self, paths: list[str]) -> UploadResult:
-        """Copy uploaded files into the documents folder under sanitised names."""
+        """Copy uploaded files into the documents folder under sanitised names; the uploads' temporary copies
+        are deleted, whether saved or refused."""
         result = UploadResult()
         self.docs_dir.mkdir(parents=True, exist_ok=True)
         for path in paths:
@@ -113,6 +159,8 @@ class ChatService:
                 result.refused.append(str(exc))
             except OSError as exc:
                 result.refused.append(f"“{shown}” could not be saved ({exc.strerror or exc})")
+            finally:
+                upload_folder.forget(path, self.upload_dir)
         return result
 
     def _save_upload(self, path: str, shown: str) -> str:
