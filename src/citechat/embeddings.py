@@ -42,6 +42,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import CitechatError
+
 # Read by OpenMP and oneDNN when torch is first imported, which happens below, lazily. oneDNN's default cache of
 # 1024 compiled kernels, each holding its own packed copy of a weight matrix, grew a 20 MB build to 1.7 GB.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -71,7 +73,11 @@ CACHE_ENTRIES = 20_000  # ~30 MB of 384-d vectors
 CACHE_MAX_CHARS = 2_000  # longer texts (whole chunks) are not worth keeping
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(CitechatError, RuntimeError):
+    pass
+
+
+class UnknownPrecision(CitechatError, ValueError):
     pass
 
 
@@ -181,7 +187,8 @@ def choose_precision(requested: str | None = None) -> PrecisionChoice:
     if requested in ("bf16",):
         requested = "bfloat16"
     if requested not in PRECISIONS:
-        raise ValueError(f"Unknown precision {requested!r}: use one of {', '.join(PRECISIONS)} (CITECHAT_PRECISION).")
+        raise UnknownPrecision(f"Unknown precision {requested!r}: set CITECHAT_PRECISION to one of "
+                               f"{', '.join(PRECISIONS)} (or unset it).")
     if requested == "float32":
         return PrecisionChoice("float32", "requested")
     if requested == "bfloat16":

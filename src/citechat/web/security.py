@@ -11,11 +11,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
+from ..errors import CitechatError
+
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
-class RefuseToServe(SystemExit):
-    """Raised (and, from the CLI, printed) when serving would be unsafe; the message says what to do."""
+class RefuseToServe(CitechatError):
+    """Raised (and, from the CLI, printed) when serving would be unsafe or impossible; the message says what
+    to do."""
 
 
 def is_loopback(host: str) -> bool:
@@ -36,9 +39,9 @@ def parse_auth(auth: str | tuple[str, str] | None) -> tuple[str, str] | None:
     else:
         user, sep, password = auth.partition(":")
         if not sep:
-            raise RefuseToServe("citechat: --auth must be user:password (or set CITECHAT_AUTH=user:password).")
+            raise RefuseToServe("--auth must be user:password (or set CITECHAT_AUTH=user:password).")
     if not user or not password:
-        raise RefuseToServe("citechat: --auth needs both a user name and a password, as user:password.")
+        raise RefuseToServe("--auth needs both a user name and a password, as user:password.")
     return user, password
 
 
@@ -47,7 +50,7 @@ def check_exposure(host: str, auth: str | tuple[str, str] | None, insecure: bool
     credentials = parse_auth(auth)
     if not is_loopback(host) and credentials is None and not insecure:
         raise RefuseToServe(
-            f"citechat: refusing to serve on {host} without a password: anyone who can reach this machine could "
+            f"refusing to serve on {host} without a password: anyone who can reach this machine could "
             "read your documents and change the index. Add --auth user:password (or set CITECHAT_AUTH), bind to "
             "127.0.0.1, or pass --insecure if you really mean it."
         )

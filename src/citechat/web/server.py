@@ -10,6 +10,7 @@ concern the whole server (the loopback rule here; host and origin checks, reques
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -20,9 +21,11 @@ from fastapi import FastAPI
 
 from ..bot import Bot
 from ..config import Settings
+from ..errors import log_line
 from .openai_api import create_api
 from .security import RefuseToServe, api_key_for, check_exposure
 from .service import ChatService, open_bot
+from .watch import FolderWatcher
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -55,6 +58,8 @@ class RunningServer:
     app: FastAPI
     server: uvicorn.Server
     thread: threading.Thread | None = field(default=None, repr=False)
+    watcher: FolderWatcher | None = field(default=None, repr=False)
+    started_sync: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def service(self) -> ChatService:
@@ -62,6 +67,8 @@ class RunningServer:
 
     def close(self) -> None:
         self.server.should_exit = True
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.thread is not None:
             self.thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)
 
@@ -76,9 +83,23 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
-        raise RefuseToServe(f"citechat: cannot listen on {host}:{port} ({exc.strerror or exc}). Is another "
-                            "server using the port? Choose another with --port.") from None
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            raise RefuseToServe(f"Port {port} on {host} is already in use (by another citechat, or another "
+                                "program): choose another with --port, e.g. --port 7861.") from None
+        raise RefuseToServe(f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Check the address given "
+                            "with --host (e.g. 127.0.0.1 or ::1), or choose another port with --port.") from None
     return sock
+
+
+def _sync_at_start(service: ChatService, say) -> None:
+    """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
+    try:
+        report = service.sync()
+    except Exception as exc:
+        say(f"citechat: the index could not be synced with {service.docs_dir}: {log_line(exc)}")
+        return
+    if report.added or report.updated or report.removed:
+        say(f"citechat: synced with the folder: {report.summary()}")
 
 
 def url_of(sock: socket.socket) -> str:
@@ -93,12 +114,15 @@ def launch(
     auth: str | tuple[str, str] | None = None,
     insecure: bool = False,
     *,
+    watch: bool = True,
     block: bool = True,
     quiet: bool = False,
 ) -> RunningServer:
-    """Serve the chat window and the API (building the index first if there is none). With block=False the
-    server runs in a background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY,
-    else the --auth password (see security.py)."""
+    """Serve the chat window and the API (building the index first if there is none). Once serving, the
+    index is synced with the folder in the background (answers come from the last complete index meanwhile),
+    and with watch=True again whenever files in the folder change. With block=False the server runs in a
+    background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY, else the --auth
+    password (see security.py)."""
     if auth is None:
         auth = os.environ.get("CITECHAT_AUTH") or None
     credentials = check_exposure(host, auth, insecure)
@@ -110,12 +134,19 @@ def launch(
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     running = RunningServer(url_of(sock), app, _Server(config))
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
-        f"(model \"citechat\"{', key required' if api_key else ''}). Press Ctrl+C to stop.")
+        f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
+        f"{service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
+    running.started_sync = threading.Thread(target=_sync_at_start, args=(service, say), daemon=True)
+    running.started_sync.start()
+    if watch:
+        running.watcher = FolderWatcher(service, say).start()
     if block:
         try:
             running.server.run(sockets=[sock])
         except KeyboardInterrupt:  # uvicorn stops on Ctrl+C, then raises it again
             pass
+        if running.watcher is not None:
+            running.watcher.stop()
         return running
     running.thread = threading.Thread(target=running.server.run, kwargs={"sockets": [sock]}, daemon=True)
     running.thread.start()
