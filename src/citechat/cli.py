@@ -198,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print everything the index records, as JSON")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("serve", help="serve the chat window and the OpenAI-compatible API (/v1) on one port; "
-                                     "open the printed address in a browser")
+    about = ("serve the chat window and the OpenAI-compatible API (/v1) on one port; open the printed address "
+             "in a browser")
+    p = sub.add_parser("serve", help=about, description=about)
     common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")

@@ -52,7 +52,7 @@ class EvalReport:
         rows = [
             ("questions (answerable)", f"{self.questions} ({self.answerable})"),
             ("retrieval hit@1", f"{self.hit_at_1:.3f}"),
-            (f"retrieval hit@{self.k}", f"{self.hit_at_k:.3f}"),
+            *([(f"retrieval hit@{self.k}", f"{self.hit_at_k:.3f}")] if self.k != 1 else []),
             ("retrieval MRR@10", f"{self.mrr_at_10:.3f}"),
             (f"answer contains gold ({self.scored_answers} scored)", f"{self.answer_contains_gold:.3f}"),
             ("refusal rate, unanswerable", f"{self.refusal_rate_unanswerable:.3f}"),

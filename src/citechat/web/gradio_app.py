@@ -157,8 +157,7 @@ class ChatWindow:
 
     # ------------------------------------------------------------ documents
 
-    def run_sync(self, progress: gr.Progress, action: Callable[..., SyncReport] | None = None, *args,
-                 **kwargs) -> SyncReport:
+    def run_sync(self, progress: gr.Progress, action: Callable | None = None, *args, **kwargs):
         """Run a sync (or an action that ends in one) with its progress shown, saying when it must wait."""
 
         def show(stage: str, done: int, total: int) -> None:
@@ -170,7 +169,7 @@ class ChatWindow:
 
         def waiting() -> None:
             try:
-                progress(None, desc="Waiting for another sync to finish…")
+                progress(0, desc="Waiting for another sync to finish…")
             except Exception:
                 pass
 
@@ -182,18 +181,14 @@ class ChatWindow:
         if not paths:
             return (gr.skip(),) * 6 + (None,)
         progress(0, desc="Copying files…")
-        result = self.service.save_uploads(paths)
-        report, error, notes = None, None, result.refused + result.notes
-        if result.saved:
-            try:
-                report = self.run_sync(progress, include=result.saved)  # an upload is meant to be indexed
-            except Exception as exc:
-                error = f"Sync failed: {user_message(exc)}"
-            if report is not None:
-                indexed = set(report.added) | set(report.updated) | set(report.unchanged)
-                skipped = {s.source for s in report.skipped}
-                notes += [f"{name} was saved but not indexed" for name in result.saved
-                          if name not in indexed and name not in skipped]
+        result = self.run_sync(progress, self.service.upload, paths)
+        report, notes = result.report, result.refused + result.notes
+        error = f"Sync failed: {user_message(result.error)}" if result.error else None
+        if report is not None:
+            indexed = set(report.added) | set(report.updated) | set(report.unchanged)
+            skipped = {s.source for s in report.skipped}
+            notes += [f"{name} was saved but not indexed" for name in result.saved
+                      if name not in indexed and name not in skipped]
         return (report_html(report, notes, error), *self.panels(), None)
 
     def _act(self, action, source: str | None, progress, what: str):

@@ -9,6 +9,7 @@ import re
 import shutil
 import threading
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -59,6 +60,8 @@ class UploadResult:
     saved: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # messages
     notes: list[str] = field(default_factory=list)  # what the user should know: a file kept under another name
+    report: SyncReport | None = None  # of the sync that indexed the saved files
+    error: Exception | None = None  # why that sync failed
 
 
 def open_bot(bot_or_settings: Bot | Settings, notify: Callable[[str], None] = lambda message: None) -> Bot:
@@ -146,20 +149,45 @@ class ChatService:
         with self._answer_slots:
             return self.bot.answer(question, history or None)
 
-    def sync(self, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None,
-             waiting: Callable[[], None] | None = None, **changes) -> SyncReport:
-        """Sync the index with the folder; `waiting` is called when another sync (of this server or of
-        another process) must finish first. changes: exclude / include (see `sync_index`)."""
+    @contextmanager
+    def _syncing(self, waiting: Callable[[], None] | None) -> Iterator[None]:
+        """Hold this server's sync lock, calling `waiting` first when another sync holds it."""
         if not self.sync_lock.acquire(blocking=False):
             if waiting:
                 waiting()
             self.sync_lock.acquire()
         try:
-            notify = (lambda message: waiting() if message.startswith("Another sync") else None) if waiting else None
-            return self.bot.sync(rebuild=rebuild, progress=progress, **({"notify": notify} if notify else {}),
-                                 **changes)
+            yield
         finally:
             self.sync_lock.release()
+
+    def sync(self, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None,
+             waiting: Callable[[], None] | None = None, **changes) -> SyncReport:
+        """Sync the index with the folder; `waiting` is called when another sync (of this server or of
+        another process) must finish first. changes: exclude / include (see `sync_index`)."""
+        with self._syncing(waiting):
+            return self._sync(rebuild, progress, waiting, **changes)
+
+    def _sync(self, rebuild: bool, progress, waiting, **changes) -> SyncReport:
+        def notify(message: str) -> None:
+            if waiting and message.startswith("Another sync"):  # another process's sync
+                waiting()
+
+        return self.bot.sync(rebuild=rebuild, progress=progress, notify=notify, **changes)
+
+    def upload(self, paths: list[str], progress: Callable[[str, int, int], None] | None = None,
+               waiting: Callable[[], None] | None = None) -> UploadResult:
+        """Save uploaded files (see `save_uploads`) and index them, as one step no other sync of this server
+        comes between. An upload is meant to be indexed: a file of that name removed from the index earlier
+        is taken back in."""
+        with self._syncing(waiting):
+            result = self.save_uploads(paths)
+            if result.saved:
+                try:
+                    result.report = self._sync(False, progress, waiting, include=result.saved)
+                except Exception as exc:
+                    result.error = exc
+        return result
 
     # ------------------------------------------------------------ uploads
 
