@@ -233,7 +233,7 @@ def raw_ask(url: str, data: list) -> tuple[str, str]:
 def test_a_question_or_history_of_the_wrong_type_gets_a_clean_error(served, capfd):
     running, _ = served
     capfd.readouterr()
-    cases = [([42], "The question must be text"), (["What time is the ferry?", "yesterday"], "history must be"),
+    cases = [([42, None], "The question must be text"), (["What time is the ferry?", "yesterday"], "history must be"),
              (["What time is the ferry?", [["only a question"]]], "history must be"),
              (["What time is the ferry?", [[1, 2]]], "history must be")]
     for data, phrase in cases:
