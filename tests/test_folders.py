@@ -367,3 +367,4 @@ def test_the_readme_documents_markdown_files_and_the_folder_rules():
     for phrase in (".markdown", "Remove from index", "Delete file", "--no-watch", "CITECHAT_CACHE/indexes",
                    "citechat status --json"):
         assert phrase in usage, phrase
+    assert "| answer contains gold |" in readme  # the answer-level figures `citechat eval` prints

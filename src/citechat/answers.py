@@ -9,6 +9,9 @@ from typing import Any, Iterable
 from .text import SECTION_SEPARATOR
 
 REFUSAL = "I couldn't find that in the indexed documents."
+# An answer whose confidence is under this is shown with a quiet "low confidence" note: the model found a
+# sentence that may answer, but about as often as not such a sentence does not (see Answer.confidence).
+LOW_CONFIDENCE = 0.5
 MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -53,6 +56,14 @@ class Answer:
     standalone_question: str = ""  # the question as searched, after resolving a follow-up
     answerer: str = "extractive"
     seconds: float = 0.0
+    # The extractive answerer's estimate (0-1) that the quoted text answers the question; None when the answer
+    # was not scored (refusals, LLM answers).
+    confidence: float | None = None
+
+    @property
+    def low_confidence(self) -> bool:
+        """Show the answer with a "low confidence" note: it was given, but the estimate is under LOW_CONFIDENCE."""
+        return not self.refused and self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready, sources and related passages through `Source.to_dict`: the shape sent by

@@ -13,7 +13,7 @@ from .config import redact, settings as make_settings, settings_for_index
 from .errors import CitechatError, log_line, user_message
 
 
-UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions"}
+UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions"}
 
 
 def _progress_printer():
@@ -106,25 +106,34 @@ def cmd_ask(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    import hashlib
+    import json
+    from dataclasses import asdict
     from pathlib import Path
 
+    from . import baseline
     from .bot import Bot
-    from .eval import evaluate, load_questions
+    from .eval import cache_dir, evaluate, evaluate_baseline, load_questions, table
     from .sync import sync_index
 
     dataset = Path(args.dataset).resolve()
     questions = load_questions(dataset)
-    key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
-    index = args.index or make_settings().cache_dir / "eval" / f"{dataset.name}-{key}"
+    index = Path(args.index) if args.index else cache_dir(dataset)
     settings = make_settings(docs_dir=args.docs or dataset / "corpus", index_dir=index)
+    compare = not args.no_baseline and baseline.available()
     show, close = _progress_printer()
     try:
         sync_index(settings, progress=show)
         report = evaluate(Bot(settings), questions, k=args.k, progress=lambda i, n: show("questions", i, n))
+        base = evaluate_baseline(settings.docs_dir, questions, k=args.k, cache=index.with_name(f"{index.name}-baseline.json"),
+                                 progress=lambda i, n: show("baseline", i, n)) if compare else None
     finally:
         close()
-    print(report.to_json() if args.json else report.table())
+    if args.json:
+        print(json.dumps({"citechat": asdict(report), "baseline": asdict(base) if base else None}, indent=2))
+    else:
+        print(table(report, base, title=dataset.name))
+        if not compare and not args.no_baseline:
+            print(f"({baseline.MISSING})")
     return 0
 
 
@@ -191,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="index folder (default: a cache folder per data set)")
     p.add_argument("-k", "--k", type=int, default=5, help="k for hit@k (default: 5)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-baseline", action="store_true", help="skip the LangChain tutorial baseline")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("status", help="show the index, its folder and its documents")

@@ -6,7 +6,9 @@ A data set folder holds `questions.jsonl` (one object per line: "question", "ans
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import statistics
 import time
@@ -48,24 +50,50 @@ class EvalReport:
     latency_p95_ms: float = 0.0
     failures: list[dict] = field(default_factory=list)
 
-    def table(self) -> str:
-        rows = [
-            ("questions (answerable)", f"{self.questions} ({self.answerable})"),
-            ("retrieval hit@1", f"{self.hit_at_1:.3f}"),
-            *([(f"retrieval hit@{self.k}", f"{self.hit_at_k:.3f}")] if self.k != 1 else []),
-            ("retrieval MRR@10", f"{self.mrr_at_10:.3f}"),
-            (f"answer contains gold ({self.scored_answers} scored)", f"{self.answer_contains_gold:.3f}"),
-            ("refusal rate, unanswerable", f"{self.refusal_rate_unanswerable:.3f}"),
-            ("false refusals, answerable", f"{self.false_refusal_rate:.3f}"),
-            (f"citation validity ({self.citations} citations)", f"{self.citation_validity:.3f}"),
-            ("median answer length (chars)", f"{self.median_answer_chars:.0f}"),
-            ("latency p50 / p95 (ms)", f"{self.latency_p50_ms:.0f} / {self.latency_p95_ms:.0f}"),
-        ]
-        width = max(len(name) for name, _ in rows)
-        return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+# (label, attribute, format) of the rows that compare citechat with the baseline.
+ROWS = [
+    ("refusal rate, unanswerable", "refusal_rate_unanswerable", "{:.3f}"),
+    ("false refusals, answerable", "false_refusal_rate", "{:.3f}"),
+    ("answer contains gold", "answer_contains_gold", "{:.3f}"),
+    ("median answer length (chars)", "median_answer_chars", "{:.0f}"),
+    ("retrieval hit@1", "hit_at_1", "{:.3f}"),
+    ("retrieval hit@k", "hit_at_k", "{:.3f}"),
+    ("retrieval MRR@10", "mrr_at_10", "{:.3f}"),
+    ("citation validity", "citation_validity", "{:.3f}"),
+    ("latency p50 / p95 (ms)", None, None),
+]
+
+
+def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "") -> str:
+    """citechat's figures, and the baseline's beside them when given."""
+    header = [title or f"{ours.questions} questions ({ours.answerable} answerable, {ours.scored_answers} scored "
+              "for the gold answer)", "citechat", "baseline" if baseline else ""]
+    lines = [header]
+    for label, attr, fmt in ROWS:
+        if attr == "hit_at_k" and ours.k == 1:
+            continue  # the same row as hit@1
+        label = label.replace("@k", f"@{ours.k}")
+        cells = []
+        for r in (ours, baseline):
+            if r is None:
+                cells.append("")
+            elif attr is None:
+                cells.append(f"{r.latency_p50_ms:.0f} / {r.latency_p95_ms:.0f}")
+            elif attr == "citation_validity" and r is baseline:
+                cells.append("n/a")
+            else:
+                cells.append(fmt.format(getattr(r, attr)))
+        lines.append([label, *cells])
+    width = max(len(line[0]) for line in lines)
+    return "\n".join(f"{a:<{width}}  {b:>9}  {c:>9}".rstrip() for a, b, c in lines)
+
+
+def cache_dir(dataset_dir: Path) -> Path:
+    """Where `citechat eval` keeps the index of a data set (and the baseline's outcomes beside it)."""
+    dataset = Path(dataset_dir).resolve()
+    key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
+    return Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval" / f"{dataset.name}-{key}"
 
 
 def load_questions(dataset_dir: Path) -> list[Question]:
@@ -108,6 +136,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+@dataclass
+class Outcome:
+    """What one pipeline did with one question."""
+
+    ranked: list[str]  # document ids, best first (answerable questions only)
+    text: str
+    refused: bool
+    ms: float
+    cited: int = 0
+    valid: int = 0  # citations that are exactly the text at their place in the file
+
+
 def evaluate(bot, questions: list[Question], k: int = 5, progress: Callable[[int, int], None] | None = None) -> EvalReport:
     """Score retrieval and answers of `bot` (a citechat Bot) on the questions."""
     docs_dir = bot.settings.docs_dir
@@ -121,47 +161,75 @@ def evaluate(bot, questions: list[Question], k: int = 5, progress: Callable[[int
                 texts[source] = None
         return texts[source]
 
-    r = EvalReport(questions=len(questions), k=k)
-    ranked_lists: list[list[str]] = []
-    gold_sets: list[set[str]] = []
-    contains = scored = refused_unans = false_ref = valid = cited = 0
-    latencies, lengths = [], []
+    outcomes = []
     for i, q in enumerate(questions):
         if progress:
             progress(i, len(questions))
-        if q.answerable:
-            ranked_lists.append([doc_id(p.source) for p in bot.retrieve(q.question, k=max(k, 10))])
-            gold_sets.append(set(q.gold_doc_ids))
+        ranked = [doc_id(p.source) for p in bot.retrieve(q.question, k=max(k, 10))] if q.answerable else []
         started = time.perf_counter()
         a: Answer = bot.answer(q.question)
-        latencies.append((time.perf_counter() - started) * 1000)
-        lengths.append(len(a.text))
+        o = Outcome(ranked, a.text, a.refused, (time.perf_counter() - started) * 1000, len(a.sources))
         for s in a.sources:
-            cited += 1
             text = document_text(s.source)
-            valid += text is not None and text[s.start : s.end] == s.text
-        if q.answerable:
-            false_ref += a.refused
-            golds = [g for g in q.answers if normalise(g) not in YES_NO]
-            if golds:
-                scored += 1
-                ok = any(normalise(g) in normalise(a.text) for g in golds) and not a.refused
-                contains += ok
-                if not ok:
-                    r.failures.append({"id": q.id, "question": q.question, "gold": golds, "answer": a.text[:300]})
-        else:
-            refused_unans += a.refused
-    n_ans = sum(q.answerable for q in questions)
-    n_unans = len(questions) - n_ans
-    r.answerable = n_ans
-    r.hit_at_1, r.hit_at_k, r.mrr_at_10 = rank_metrics(ranked_lists, gold_sets, k)
+            o.valid += text is not None and text[s.start : s.end] == s.text
+        outcomes.append(o)
+    return summarise(questions, outcomes, k)
+
+
+def summarise(questions: list[Question], outcomes: list[Outcome], k: int) -> EvalReport:
+    r = EvalReport(questions=len(questions), k=k)
+    contains = scored = 0
+    for q, o in zip(questions, outcomes):
+        golds = [g for g in q.answers if normalise(g) not in YES_NO]
+        if q.answerable and golds:
+            scored += 1
+            ok = any(normalise(g) in normalise(o.text) for g in golds) and not o.refused
+            contains += ok
+            if not ok:
+                r.failures.append({"id": q.id, "question": q.question, "gold": golds, "answer": o.text[:300]})
+    answerable = [o for q, o in zip(questions, outcomes) if q.answerable]
+    unanswerable = [o for q, o in zip(questions, outcomes) if not q.answerable]
+    r.answerable = len(answerable)
+    r.hit_at_1, r.hit_at_k, r.mrr_at_10 = rank_metrics(
+        [o.ranked for o in answerable], [set(q.gold_doc_ids) for q in questions if q.answerable], k)
     r.scored_answers = scored
     r.answer_contains_gold = contains / scored if scored else 0.0
-    r.refusal_rate_unanswerable = refused_unans / n_unans if n_unans else 0.0
-    r.false_refusal_rate = false_ref / n_ans if n_ans else 0.0
-    r.citations = cited
-    r.citation_validity = valid / cited if cited else 1.0
-    r.median_answer_chars = statistics.median(lengths) if lengths else 0.0
-    r.latency_p50_ms = percentile(latencies, 0.5)
-    r.latency_p95_ms = percentile(latencies, 0.95)
+    r.refusal_rate_unanswerable = sum(o.refused for o in unanswerable) / len(unanswerable) if unanswerable else 0.0
+    r.false_refusal_rate = sum(o.refused for o in answerable) / len(answerable) if answerable else 0.0
+    r.citations = sum(o.cited for o in outcomes)
+    r.citation_validity = sum(o.valid for o in outcomes) / r.citations if r.citations else 1.0
+    r.median_answer_chars = statistics.median(len(o.text) for o in outcomes) if outcomes else 0.0
+    r.latency_p50_ms = percentile([o.ms for o in outcomes], 0.5)
+    r.latency_p95_ms = percentile([o.ms for o in outcomes], 0.95)
     return r
+
+
+def evaluate_baseline(docs_dir: Path, questions: list[Question], k: int = 5, cache: Path | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> EvalReport:
+    """The LangChain tutorial baseline (citechat.baseline) on the same questions. Its "answer" is the text of its
+    top chunk: it never refuses and cites no exact span. Its outcomes are kept in `cache` (JSON) and reused
+    while the corpus files and the questions are unchanged, since embedding a corpus the baseline way is slow."""
+    files = sorted(Path(docs_dir).rglob("*.txt"))
+    signature = hashlib.sha256(json.dumps([[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+                                          + [q.question for q in questions]).encode()).hexdigest()
+    if cache and cache.exists():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("signature") == signature and saved.get("k") == k:
+            return summarise(questions, [Outcome(**o) for o in saved["outcomes"]], k)
+    from . import baseline
+
+    store, _ = baseline.build(Path(docs_dir), baseline.embeddings())
+    outcomes = []
+    for i, q in enumerate(questions):
+        if progress:
+            progress(i, len(questions))
+        started = time.perf_counter()
+        docs = store.similarity_search(q.question, k=max(k, 10))
+        ms = (time.perf_counter() - started) * 1000
+        ranked = [doc_id(d.metadata["source"]) for d in docs] if q.answerable else []
+        outcomes.append(Outcome(ranked, docs[0].page_content if docs else "", False, ms))
+    if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"signature": signature, "k": k, "outcomes": [asdict(o) for o in outcomes]}),
+                         encoding="utf-8")
+    return summarise(questions, outcomes, k)

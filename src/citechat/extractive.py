@@ -1,5 +1,6 @@
 """The default answerer: picks the sentences of the retrieved passages that answer the question, keeps them
-verbatim, and cites each one. It needs no LLM, and refuses when nothing retrieved answers the question."""
+verbatim, and cites each one. It needs no LLM. Which sentences answer, and whether the retrieved text answers
+the question at all, come from a small fitted model (answer_model.py); it refuses when they do not."""
 
 from __future__ import annotations
 
@@ -7,35 +8,25 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
+from . import answer_model
 from .answers import REFUSAL, Answer, Source
 from .retrieval import Passage, Retriever, tokenize
+from .signals import QuestionInfo, question_features, question_info, retrieval_features, sentence_features
 from .text import quotable_spans
 
 MAX_SENTENCES = 4
-# Below these the best sentence is not taken as an answer (tuned on the development sets; see bench/).
-MIN_SUPPORT = 0.3
-CONFIDENT_SUPPORT = 0.45
-MIN_FOCUS_COVERAGE = 0.2
-
-# "What did X say?", "How did X react?", "What is X's view on ...?": the question asks for someone's words.
-_SPEECH_QUESTION = re.compile(
-    r"^\s*(what|how)\b.*\b(say|said|says|tell|told|write|wrote|think|thinks|thought|claim|claimed|comment|"
-    r"commented|argue|argued|react|reacted|respond|responded|feel|feels|view|views|opinion|position|stance|"
-    r"reaction|response)\b", re.I)
+# Quotations: sentences with a quotation mark or a speech verb ("said", "wrote", "according to").
 _SPEECH = re.compile(
     r"[“”\"]|\b(said|says|saying|wrote|writes|told|tells|stated|argued|added|according to|described|called for|"
     r"criticized|criticised|urged|warned|noted|concluded|expressed|hopes|believes)\b", re.I)
 _URL = re.compile(r"\bhttps?://|\bwww\.")
 _QUOTE = re.compile(r"[“”\"]")
 _QUOTE_ONLY = re.compile(r"^[“\"][^“”\"]+[”\"][.!?]?$")
-_COUNT_QUESTION = re.compile(r"\b(how (many|much)|number of|what (percentage|share|amount))\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozens?)\b", re.I)
-_TIME_QUESTION = re.compile(r"\b(when|what (year|date|day|month|time))\b", re.I)
-_TIME = re.compile(r"\b(1[89]\d\d|20\d\d|january|february|march|april|may|june|july|august|september|october|"
-                   r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
-                   r"last (week|month|year|december|weekend)|this (week|month|year))\b", re.I)
-_WHO_QUESTION = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|people|executive|leader)", re.I)
-_LIST_QUESTION = re.compile(r"\bwhich (\w+ )?(companies|firms|organi[sz]ations|groups|countries|people|brands)\b", re.I)
+# "Which companies ...", "What countries ...", "Who are ...", "Name the ...": the answer is several items.
+_LIST_QUESTION = re.compile(r"^\s*(which|what)\s+(\w+\s+)?\w+(ies|[^s]s)\b(?!\s+(is|was|has|does)\b)|^\s*(who are|who were|"
+                            r"name|list)\b", re.I)
 _NAME = re.compile(r"\b[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*)*")
 _PRONOUN = re.compile(r"\b(he|she|his|her|him|they|their|it|its)\b", re.I)
 _QUESTION_WORDS = {"What", "Who", "Whom", "Whose", "When", "Where", "Why", "How", "Which", "Did", "Does", "Do", "Is",
@@ -52,9 +43,18 @@ class Candidate:
     text: str
     position: int  # sentence number inside its passage
     rank: int  # rank of its passage in the retrieval
-    score: float = 0.0
-    support: float = 0.0
-    speaks: bool = False  # reports what a person named in the question said
+    score: float = 0.0  # fitted logit: does it hold the answer?
+
+
+@dataclass
+class Assessment:
+    """What the model makes of the retrieved passages for one question."""
+
+    question: QuestionInfo
+    candidates: list[Candidate]
+    rows: np.ndarray  # sentence signals, one row per candidate
+    question_row: np.ndarray  # question signals
+    answerable: float  # probability that the passages answer the question
 
 
 def question_entities(question: str) -> list[str]:
@@ -67,120 +67,123 @@ def question_entities(question: str) -> list[str]:
     return [n for n in names if len(n) > 1]
 
 
-class ExtractiveAnswerer:
-    def __init__(self, retriever: Retriever) -> None:
-        self.retriever = retriever
+def candidate_spans(passage: Passage) -> list[tuple[int, tuple[int, int]]]:
+    """The spans of passage.text that may be quoted as an answer, as (position, (start, end)): its quotable
+    sentences (no headings, titles or questions), less fragments of under two words, web addresses (references,
+    not statements) and the document's title line."""
+    return [
+        (i, (s, e)) for i, (s, e) in quotable_spans(passage.text)
+        if len(tokenize(passage.text[s:e])) >= 2 and not _URL.search(passage.text, s, e)
+        and not _is_title(passage.text[s:e], passage.title)
+    ]
 
-    def answer(self, question: str, passages: list[Passage]) -> Answer:
-        candidates = self._candidates(passages)
-        if not candidates:
-            return refusal(question, passages)
-        self._score(question, candidates)
-        best = max(candidates, key=lambda c: c.score)
-        if not self._answers(question, best, passages):
-            return refusal(question, passages)
-        chosen = self._select(question, candidates, best)
-        return compose(question, chosen)
 
-    # ------------------------------------------------------------ candidates and scores
+def _is_title(text: str, title: str) -> bool:
+    return text.strip() == title.strip() and not text.rstrip().endswith((".", "!", "?", '"', "”"))
 
-    def _candidates(self, passages: list[Passage]) -> list[Candidate]:
-        seen: set[tuple[str, int]] = set()
-        out = []
-        for rank, p in enumerate(passages):
-            for i, (s, e) in quotable_spans(p.text):
-                key = (p.source, p.start + s)
-                # Web addresses are references, not statements.
-                if key in seen or len(tokenize(p.text[s:e])) < 2 or _URL.search(p.text, s, e):
-                    continue
+
+def candidates_of(passages: list[Passage]) -> list[Candidate]:
+    """Candidate sentences of the passages, each once (overlapping chunks repeat sentences)."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for rank, p in enumerate(passages):
+        for i, (s, e) in candidate_spans(p):
+            key = (p.source, p.start + s)
+            if key not in seen:
                 seen.add(key)
                 out.append(Candidate(p, p.start + s, p.start + e, p.text[s:e], i, rank))
-        return out
+    return out
 
-    def _score(self, question: str, candidates: list[Candidate]) -> None:
-        vectors = self.retriever.embedder.encode([question] + [c.text for c in candidates], cache=True)
-        semantic = vectors[1:] @ vectors[0]
-        q_tokens = set(tokenize(question))
-        entities = question_entities(question)
-        entity_tokens = {t for e in entities for t in tokenize(e)}
-        weights = {t: self.retriever.idf(t) for t in q_tokens}
-        total = sum(weights.values()) or 1.0
-        wants_speech = bool(_SPEECH_QUESTION.search(question))
-        wants = [
-            (bool(_COUNT_QUESTION.search(question)), _NUMBER),
-            (bool(_TIME_QUESTION.search(question)), _TIME),
-        ]
-        previous: Candidate | None = None
-        for c, sem in zip(candidates, semantic):
-            tokens = set(tokenize(c.text))
-            mentions = self._mentions(c, entities, entity_tokens, tokens)
-            if mentions:
-                tokens |= entity_tokens  # named through a pronoun
-            lexical = sum(w for t, w in weights.items() if t in tokens) / total
-            speech = bool(_SPEECH.search(c.text))
-            follows = previous is not None and previous.passage.row == c.passage.row and previous.position == c.position - 1
-            if _QUOTE_ONLY.match(c.text) and follows and previous.speaks:
-                mentions = speech = True  # a quotation continuing the previous sentence's speaker
-            c.speaks = speech and (mentions or not entities)
-            bonus = 0.0
-            if wants_speech:
-                bonus += (0.12 if speech else -0.08) + (0.08 if c.speaks and _QUOTE.search(c.text) else 0.0)
-            for asked, pattern in wants:
-                if asked:
-                    bonus += 0.12 if pattern.search(c.text) else -0.08
-            if _WHO_QUESTION.search(question) or _LIST_QUESTION.search(question):
-                names = [n for n in _NAME.findall(c.text[1:]) if not set(tokenize(n)) <= q_tokens]
-                bonus += 0.1 if names else -0.05
-            if entities:
-                bonus += 0.1 if mentions else -0.1
-            c.support = 0.5 * float(sem) + 0.5 * lexical
-            c.score = c.support + bonus - 0.01 * c.rank
-            previous = c
 
-    def _mentions(self, c: Candidate, entities: list[str], entity_tokens: set[str], tokens: set[str]) -> bool:
-        """Does the sentence speak of an entity of the question, by name or by a pronoun whose antecedent
-        (earlier in the passage, or the title) names it?"""
-        if not entities:
-            return False
-        if entity_tokens & tokens:
-            return True
-        if _PRONOUN.search(c.text):
-            before = set(tokenize(c.passage.text[: c.start - c.passage.start] + " " + c.passage.title))
-            return bool(entity_tokens & before)
-        return False
+def agreement(passages: list[Passage]) -> float:
+    """Share of the passages that both the dense and the lexical search put in their top ten."""
+    both = sum(0 <= p.dense_rank < 10 and 0 <= p.lexical_rank < 10 for p in passages)
+    return both / len(passages) if passages else 0.0
 
-    def _answers(self, question: str, best: Candidate, passages: list[Passage]) -> bool:
-        """Is there an answer at all? Every name in the question must occur in the indexed documents, and the
-        best sentence must be close to the question, with the question's other content words found in the
-        retrieved passages (thresholds tuned on the development sets; see bench/README.md)."""
-        entity_tokens = {t for e in question_entities(question) for t in tokenize(e)}
-        if any(self.retriever.document_frequency(t) == 0 for t in entity_tokens):
-            return False
-        if best.support >= CONFIDENT_SUPPORT:
-            return True
-        focus = set(tokenize(question)) - entity_tokens
-        if not focus:
-            return best.support >= MIN_SUPPORT
-        context = set(tokenize(" ".join(f"{p.title} {p.text}" for p in passages)))
-        weights = {t: self.retriever.idf(t) for t in focus}
-        covered = sum(w for t, w in weights.items() if t in context) / (sum(weights.values()) or 1.0)
-        return best.support >= MIN_SUPPORT and covered >= MIN_FOCUS_COVERAGE
 
-    def _select(self, question: str, candidates: list[Candidate], best: Candidate) -> list[Candidate]:
-        ranked = sorted(candidates, key=lambda c: -c.score)
-        if _SPEECH_QUESTION.search(question) and any(c.speaks for c in ranked):
-            # What someone said: their quoted words first, then reported speech; quotations that carry on
-            # from a chosen sentence come along with it.
-            speakers = sorted((c for c in ranked if c.speaks), key=lambda c: (not _QUOTE.search(c.text), -c.score))
-            chosen = speakers[:MAX_SENTENCES]
-            for c in ranked:
-                if _QUOTE_ONLY.match(c.text) and c.speaks and any(
-                    d.passage.row == c.passage.row and d.position == c.position - 1 for d in chosen
-                ):
-                    chosen.append(c)
-            return chosen
+def sentence_signals(question: str, passages: list[Passage], retriever: Retriever
+                     ) -> tuple[QuestionInfo, list[Candidate], np.ndarray]:
+    """The question's facts, its candidate sentences and their signal rows (empty when nothing to quote)."""
+    q = question_info(question, retriever)
+    candidates = candidates_of(passages)
+    if not candidates:
+        return q, [], np.zeros((0, 0))
+    vectors = retriever.embedder.encode([question] + [c.text for c in candidates], cache=True)
+    rows = sentence_features(q, [c.text for c in candidates], passages,
+                             [c.rank for c in candidates], [c.position for c in candidates], vectors[0], vectors[1:])
+    return q, candidates, rows
+
+
+def assess(question: str, passages: list[Passage], retriever: Retriever,
+           model: answer_model.AnswerModel | None = None) -> Assessment | None:
+    """Score every candidate sentence and the question's answerability; None when there is nothing to quote."""
+    model = model or answer_model.load()
+    q, candidates, rows = sentence_signals(question, passages, retriever)
+    if not candidates:
+        return None
+    logits = model.sentence.logits(rows)
+    for c, logit in zip(candidates, logits):
+        c.score = float(logit)
+    question_row = question_features(rows, logits, retrieval_features(q, passages, agreement(passages)))
+    answerable = float(answer_model.sigmoid(model.answerable.logits(question_row)[0]))
+    return Assessment(q, candidates, rows, question_row, answerable)
+
+
+class ExtractiveAnswerer:
+    def __init__(self, retriever: Retriever, model: answer_model.AnswerModel | None = None) -> None:
+        self.retriever = retriever
+        self.model = model or answer_model.load()
+
+    def answer(self, question: str, passages: list[Passage]) -> Answer:
+        a = assess(question, passages, self.retriever, self.model)
+        if a is None or a.answerable < self.model.refuse_below:
+            return refusal(question, passages)
+        result = compose(question, self._select(question, a))
+        result.confidence = round(a.answerable, 3)
+        return result
+
+    def _select(self, question: str, a: Assessment) -> list[Candidate]:
+        ranked = sorted(a.candidates, key=lambda c: -c.score)
+        if a.question.speech:
+            chosen = _quotations(question, ranked)
+            if chosen:
+                return chosen
+        # A further sentence comes along when the model finds it nearly as likely to hold the answer.
+        floor = ranked[0].score + math.log(self.model.extra_sentence_ratio)
         limit = MAX_SENTENCES if _LIST_QUESTION.search(question) else 2
-        return [c for c in ranked if c.score >= best.score * 0.8][:limit]
+        return [c for c in ranked[:limit] if c.score >= floor]
+
+
+def _quotations(question: str, ranked: list[Candidate]) -> list[Candidate]:
+    """For "what did X say": X's own quoted words first, then reported speech, best first; quotations that
+    carry on from a chosen sentence come along with it."""
+    entities = question_entities(question)
+    entity_tokens = {t for e in entities for t in tokenize(e)}
+    by_place = {(c.passage.row, c.position): c for c in ranked}
+    speaks: set[int] = set()
+    for c in sorted(ranked, key=lambda c: (c.passage.row, c.position)):
+        before = by_place.get((c.passage.row, c.position - 1))
+        continues = _QUOTE_ONLY.match(c.text) and before is not None and id(before) in speaks
+        if continues or (_SPEECH.search(c.text) and (not entities or _mentions(c, entity_tokens))):
+            speaks.add(id(c))
+    speakers = [c for c in ranked if id(c) in speaks]
+    chosen = sorted(speakers, key=lambda c: (not _QUOTE.search(c.text), -c.score))[:MAX_SENTENCES]
+    for c in speakers:
+        before = by_place.get((c.passage.row, c.position - 1))
+        if _QUOTE_ONLY.match(c.text) and before in chosen and c not in chosen:
+            chosen.append(c)
+    return chosen
+
+
+def _mentions(c: Candidate, entity_tokens: set[str]) -> bool:
+    """Does the sentence speak of an entity of the question, by name or by a pronoun whose antecedent
+    (earlier in the passage, or the title) names it?"""
+    if entity_tokens & set(tokenize(c.text)):
+        return True
+    if _PRONOUN.search(c.text):
+        before = set(tokenize(c.passage.text[: c.start - c.passage.start] + " " + c.passage.title))
+        return bool(entity_tokens & before)
+    return False
 
 
 def refusal(question: str, passages: list[Passage], reason: str = REFUSAL) -> Answer:

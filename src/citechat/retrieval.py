@@ -37,6 +37,11 @@ class Passage:
     row: int  # position in the snapshot, unique per chunk
     section: str = ""  # headings the passage sits under: "Handbook › Expenses"
     page_start: int = 0  # where its page starts in the document text (0 when not paged)
+    # How each search ranked it (rank -1: not among that search's candidates); read by the answerer.
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+    dense_rank: int = -1
+    lexical_rank: int = -1
 
 
 @functools.lru_cache(maxsize=100_000)  # the same words recur in every passage an answer reads
@@ -117,13 +122,22 @@ class Retriever:
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         """The k best passages for the question, best first. mode: "hybrid", "dense" or "lexical"."""
+        dense = self.dense(question) if mode != "lexical" else []
+        lexical = self.lexical(question) if mode != "dense" else []
         if mode == "dense":
-            ranked = self.dense(question, k)
+            ranked = dense
         elif mode == "lexical":
-            ranked = self.lexical(question, k)
+            ranked = lexical
         else:
-            ranked = self.by_best_sentence(question, fuse([self.dense(question), self.lexical(question)])[:RERANK])
-        return [self.passage(row, score) for row, score in ranked[:k]]
+            ranked = self.by_best_sentence(question, fuse([dense, lexical])[:RERANK])
+        passages = [self.passage(row, score) for row, score in ranked[:k]]
+        for results, kind in ((dense, "dense"), (lexical, "lexical")):
+            where = {row: (rank, score) for rank, (row, score) in enumerate(results)}
+            for p in passages:
+                if p.row in where:
+                    setattr(p, f"{kind}_rank", where[p.row][0])
+                    setattr(p, f"{kind}_score", where[p.row][1])
+        return passages
 
     def by_best_sentence(self, question: str, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """Reorder fused candidates, adding how much of the question (idf-weighted) the passage's best
