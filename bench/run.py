@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                 # everything (default large collection: 20 MB, ~7,600 documents)
     .venv/bin/python bench/run.py --size-mb 2     # a smaller large collection, for a quick look
     .venv/bin/python bench/run.py --only latency coldstart   # some sections; other results in the JSON are kept
+    .venv/bin/python bench/run.py --before /tmp/before       # also the code in /tmp/before/src, interleaved
 
 Sections (see bench/README.md):
   index       full indexing throughput from an empty index, on the development corpus (repeated, interleaved
@@ -16,6 +17,10 @@ The baseline is the LangChain tutorial pipeline on the same packaged model: Recu
 200) + HuggingFaceEmbeddings + FAISS.from_documents + similarity_search(k=4). Every measurement runs in a fresh
 child process (so peak memory is that pipeline's own); the model is loaded before the clock starts for both.
 Results go to bench/results/latest.json.
+
+--before DIR runs citechat's measurements (index, precision, latency, coldstart) a second time on another version
+of the code, DIR/src (e.g. `git archive main | tar -x -C DIR`), interleaved with this one, so that a change is
+measured against what it replaces under the same machine load.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ SEEDS = ROOT / "seeds"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 FIRST_QUESTION = "What did Altman say?"
 SECTIONS = ("index", "precision", "resync", "latency", "coldstart")
+BEFORE: Path | None = None  # --before: the src folder of the other version
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -91,10 +97,21 @@ def hit_at_5(ranked_sources: list[list[str]], questions) -> float:
     return rank_metrics(ranked, [set(q.gold_doc_ids) for q in questions], 5)[1]
 
 
-def worker(kind: str, **params) -> dict:
+def code_env(version: str) -> dict[str, str]:
+    """The environment that makes a child process import citechat from `version`: "after" (this checkout) or
+    "before" (--before)."""
+    return {"PYTHONPATH": str(BEFORE)} if version == "before" else {}
+
+
+def versions() -> list[str]:
+    return ["after", "before"] if BEFORE else ["after"]
+
+
+def worker(kind: str, version: str = "after", **params) -> dict:
     """Run one measurement in a fresh Python process; returns what it printed as JSON on its last line."""
     env = dict(os.environ)
     env.update(params.pop("env", {}))
+    env.update(code_env(version))
     proc = subprocess.run([sys.executable, __file__, "_worker", kind, json.dumps(params)], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -257,11 +274,14 @@ def section_index(work: Path, large: Path, repeats: int) -> dict:
     for name, docs in (("dev_corpus", DEV / "corpus"), ("large", large)):
         n_docs, n_chars = corpus_size(docs)
         reps = repeats if name == "dev_corpus" else 1
-        runs: dict[str, list[dict]] = {"citechat": [], "baseline": []}
-        for rep in range(reps):  # interleaved, so both see the same machine load
-            say(f"index {name}: citechat run {rep + 1}/{reps}")
-            runs["citechat"].append(worker("index_citechat", docs=str(docs), index=str(work / f"index_{name}"),
-                                           questions=name == "dev_corpus" and rep == 0))
+        runs: dict[str, list[dict]] = {"citechat": [], "baseline": []} | ({"before": []} if BEFORE else {})
+        for rep in range(reps):  # interleaved, so all see the same machine load
+            for version in versions():
+                who = "citechat" if version == "after" else "before"
+                say(f"index {name}: {who} run {rep + 1}/{reps}")
+                index = work / (f"index_{name}" if version == "after" else f"index_{name}_before")
+                runs[who].append(worker("index_citechat", version, docs=str(docs), index=str(index),
+                                        questions=name == "dev_corpus" and rep == 0, keep=version == "after"))
             say(f"index {name}: baseline run {rep + 1}/{reps}")
             runs["baseline"].append(worker("index_baseline", docs=str(docs), questions=name == "dev_corpus" and rep == 0,
                                            latency=name == "large"))
@@ -276,6 +296,8 @@ def section_index(work: Path, large: Path, repeats: int) -> dict:
                                                             "embedded_chars", "search_p50_ms", "search_p95_ms")},
             }
         result["ratio_chars_per_s"] = result["citechat"]["chars_per_s"] / result["baseline"]["chars_per_s"]
+        if BEFORE:
+            result["ratio_to_before"] = result["citechat"]["chars_per_s"] / result["before"]["chars_per_s"]
         out[name] = result
     return out
 
@@ -283,17 +305,20 @@ def section_index(work: Path, large: Path, repeats: int) -> dict:
 def section_precision(work: Path, repeats: int) -> dict:
     docs = DEV / "corpus"
     n_docs, n_chars = corpus_size(docs)
-    runs: dict[str, list[dict]] = {"auto": [], "float32": []}
+    runs: dict[tuple[str, str], list[dict]] = {(v, p): [] for v in versions() for p in ("auto", "float32")}
     for rep in range(repeats):
-        for label in runs:
-            say(f"precision: {label} run {rep + 1}/{repeats}")
-            runs[label].append(worker("index_citechat", docs=str(docs), index=str(work / f"index_prec_{label}"),
-                                      questions=rep == 0, keep=False, env={"CITECHAT_PRECISION": label}))
-    out = {}
-    for label, rs in runs.items():
+        for version, label in runs:
+            say(f"precision: {version} {label} run {rep + 1}/{repeats}")
+            runs[version, label].append(worker("index_citechat", version, docs=str(docs), questions=rep == 0,
+                                               index=str(work / f"index_prec_{label}_{version}"), keep=False,
+                                               env={"CITECHAT_PRECISION": label}))
+    out: dict = {}
+    for (version, label), rs in runs.items():
         seconds = statistics.median(r["seconds"] for r in rs)
-        out[label] = {"precision": rs[0]["precision"], "reason": rs[0]["precision_reason"], "seconds_median": seconds,
-                      "chars_per_s": n_chars / seconds, "hit_at_5": rs[0]["hit_at_5"]}
+        key = label if version == "after" else f"before_{label}"
+        out[key] = {"precision": rs[0]["precision"], "reason": rs[0]["precision_reason"], "seconds_median": seconds,
+                    "seconds_all": [round(r["seconds"], 2) for r in rs], "chars_per_s": n_chars / seconds,
+                    "hit_at_5": rs[0]["hit_at_5"]}
     out["speedup"] = out["auto"]["chars_per_s"] / out["float32"]["chars_per_s"]
     out["hit_at_5_difference"] = out["auto"]["hit_at_5"] - out["float32"]["hit_at_5"]
     return out
@@ -329,6 +354,9 @@ def section_latency(work: Path, large: Path) -> dict:
     index = ensure_large_index(work, large)
     say("query latency on the large collection")
     out = worker("latency", index=str(index))
+    if BEFORE:
+        say("query latency on the large collection, before")
+        out["before"] = worker("latency", "before", index=str(index))
     # The generated collection repeats sentences of the real articles, and an answer embeds each distinct
     # sentence once: the same measurement on the real articles alone shows the cost without that help.
     dev_index = work / "index_dev_corpus"
@@ -348,26 +376,29 @@ def section_coldstart(work: Path, repeats: int) -> dict:
     citechat = str(ROOT / ".venv" / "bin" / "citechat") if (ROOT / ".venv" / "bin" / "citechat").exists() else "citechat"
     out: dict = {}
 
-    def run(cmd: list[str]) -> float:
+    def run(cmd: list[str], version: str) -> float:
         started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **code_env(version)})
         if proc.returncode != 0:
             raise RuntimeError(f"{cmd} failed: {proc.stderr[-2000:]}")
         return time.perf_counter() - started
 
+    ask_seeds = [citechat, "ask", "--index", str(seeds_index), FIRST_QUESTION]
     cases = {
-        "cli_seeds": [citechat, "ask", "--index", str(seeds_index), FIRST_QUESTION],
-        "baseline_seeds": [sys.executable, __file__, "_worker", "baseline_first_search",
-                           json.dumps({"index": str(baseline_index)})],
+        "cli_seeds": (ask_seeds, "after"),
+        "baseline_seeds": ([sys.executable, __file__, "_worker", "baseline_first_search",
+                            json.dumps({"index": str(baseline_index)})], "after"),
     }
+    if BEFORE:
+        cases["cli_seeds_before"] = (ask_seeds, "before")
     large_index = work / "index_large"
     if (large_index / "chunks.sqlite").exists():
-        cases["cli_large"] = [citechat, "ask", "--index", str(large_index), FIRST_QUESTION]
+        cases["cli_large"] = ([citechat, "ask", "--index", str(large_index), FIRST_QUESTION], "after")
     times: dict[str, list[float]] = {k: [] for k in cases}
     for rep in range(repeats):  # interleaved
-        for name, cmd in cases.items():
+        for name, (cmd, version) in cases.items():
             say(f"cold start {name} {rep + 1}/{repeats}")
-            times[name].append(run(cmd))
+            times[name].append(run(cmd, version))
     for name, ts in times.items():
         out[name] = {"seconds_median": statistics.median(ts), "seconds_all": [round(t, 2) for t in ts]}
     out["ui_seeds"] = ui_cold_start(citechat, seeds_index, repeats)
@@ -424,12 +455,13 @@ def machine() -> dict:
         info["bf16_flags"] = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags.split()]
     except OSError:
         pass
-    try:
-        import torch
+    from importlib.metadata import PackageNotFoundError, version
 
-        info["torch"] = torch.__version__
-    except ImportError:
-        pass
+    for package in ("openvino", "torch"):
+        try:
+            info[package] = version(package)
+        except PackageNotFoundError:
+            pass
     info["load_average_at_start"] = os.getloadavg()
     return info
 
@@ -445,57 +477,70 @@ def fmt(value, unit: str = "") -> str:
 
 
 def table(results: dict) -> str:
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str]] = []
 
-    def row(label, ours, base=None, ratio=None, unit=""):
-        rows.append((label, fmt(ours, unit), fmt(base, unit), "n/a" if ratio is None else f"{ratio:.2f}x"))
+    def row(label, ours, base=None, ratio=None, unit="", before=None):
+        rows.append((label, fmt(ours, unit), fmt(before, unit) if before is not None else "", fmt(base, unit),
+                     "n/a" if ratio is None else f"{ratio:.2f}x"))
 
     idx = results.get("index", {})
     for name, r in idx.items():
-        c, b = r["citechat"], r["baseline"]
+        c, b, old = r["citechat"], r["baseline"], r.get("before", {})
         head = f"index {name} ({r['documents']:,} docs, {r['characters'] / 1e6:.1f} MB)"
-        row(f"{head}: chars/s", c["chars_per_s"], b["chars_per_s"], c["chars_per_s"] / b["chars_per_s"])
-        row("  documents/s", c["docs_per_s"], b["docs_per_s"], c["docs_per_s"] / b["docs_per_s"])
-        row("  seconds (median)", c["seconds_median"], b["seconds_median"], b["seconds_median"] / c["seconds_median"], " s")
-        row("  chunks", c["chunks"], b["chunks"])
-        row("  peak memory", c["peak_rss_mb"], b["peak_rss_mb"], unit=" MB")
+        row(f"{head}: chars/s", c["chars_per_s"], b["chars_per_s"], c["chars_per_s"] / b["chars_per_s"],
+            before=old.get("chars_per_s"))
+        row("  documents/s", c["docs_per_s"], b["docs_per_s"], c["docs_per_s"] / b["docs_per_s"], before=old.get("docs_per_s"))
+        row("  seconds (median)", c["seconds_median"], b["seconds_median"], b["seconds_median"] / c["seconds_median"], " s",
+            before=old.get("seconds_median"))
+        row("  chunks", c["chunks"], b["chunks"], before=old.get("chunks"))
+        row("  peak memory", c["peak_rss_mb"], b["peak_rss_mb"], unit=" MB", before=old.get("peak_rss_mb"))
         if "hit_at_5" in c:
-            row("  dev-set hit@5", c["hit_at_5"], b.get("hit_at_5"))
+            row("  dev-set hit@5", c["hit_at_5"], b.get("hit_at_5"), before=old.get("hit_at_5"))
     p = results.get("precision")
     if p:
-        row(f"precision: run-time choice ({p['auto']['precision']}) vs float32, chars/s", p["auto"]["chars_per_s"],
-            p["float32"]["chars_per_s"], p["speedup"])
-        row("  dev-set hit@5 (choice vs float32)", p["auto"]["hit_at_5"], p["float32"]["hit_at_5"])
+        row(f"precision: run-time choice ({p['auto']['precision']}), chars/s", p["auto"]["chars_per_s"],
+            before=p.get("before_auto", {}).get("chars_per_s"))
+        row("precision: float32, chars/s", p["float32"]["chars_per_s"], before=p.get("before_float32", {}).get("chars_per_s"))
+        row("  speed-up of the run-time choice over float32", p["speedup"])
+        row("  dev-set hit@5 (choice / float32)", f"{p['auto']['hit_at_5']:.3f} / {p['float32']['hit_at_5']:.3f}",
+            before=f"{p['before_auto']['hit_at_5']:.3f} / {p['before_float32']['hit_at_5']:.3f}" if "before_auto" in p else None)
     rs = results.get("resync")
     if rs:
         full = rs.get("full_build_seconds")
         base_full = idx.get("large", {}).get("baseline", {}).get("seconds_median")
         for case in rs["cases"]:
             share = f" ({100 * case['seconds'] / full:.2f}% of full build)" if full else ""
-            rows.append((f"resync large: {case['case']}{share}", fmt(case["seconds"], " s"),
+            rows.append((f"resync large: {case['case']}{share}", fmt(case["seconds"], " s"), "",
                          fmt(base_full, " s (rebuild)"), f"{base_full / case['seconds']:.0f}x" if base_full else "n/a"))
         small = {c["case"]: c["seconds"] for c in rs["dev_corpus"]["cases"]}
         for case in rs["cases"]:
-            rows.append((f"  same on the dev corpus: {case['case']}", fmt(small[case["case"]], " s"), "", ""))
+            rows.append((f"  same on the dev corpus: {case['case']}", fmt(small[case["case"]], " s"), "", "", ""))
         row("  index write (vectors.faiss rebuild), large", rs["faiss_write_seconds"], unit=" s")
     lat = results.get("latency")
     if lat:
         base_lat = idx.get("large", {}).get("baseline", {})
+        old = lat.get("before", {})
+
+        def pair(src, key, digits=1):
+            return f"{src[key + '_p50_ms']:.{digits}f} / {src[key + '_p95_ms']:.{digits}f}" if src else None
+
         row(f"retrieve p50, large ({lat['chunks']:,} chunks), first ask", lat["retrieve_first_p50_ms"],
-            base_lat.get("search_p50_ms"), unit=" ms")
-        row("retrieve p95, first ask", lat["retrieve_first_p95_ms"], base_lat.get("search_p95_ms"), unit=" ms")
-        row("answer p50, first ask", lat["answer_first_p50_ms"], unit=" ms")
-        row("answer p95, first ask", lat["answer_first_p95_ms"], unit=" ms")
-        row("retrieve p50 / p95, asked again", f"{lat['retrieve_again_p50_ms']:.1f} / {lat['retrieve_again_p95_ms']:.1f}",
-            unit=" ms")
-        row("answer p50 / p95, asked again", f"{lat['answer_again_p50_ms']:.1f} / {lat['answer_again_p95_ms']:.1f}",
-            unit=" ms")
+            base_lat.get("search_p50_ms"), unit=" ms", before=old.get("retrieve_first_p50_ms"))
+        row("retrieve p95, first ask", lat["retrieve_first_p95_ms"], base_lat.get("search_p95_ms"), unit=" ms",
+            before=old.get("retrieve_first_p95_ms"))
+        row("answer p50, first ask", lat["answer_first_p50_ms"], unit=" ms", before=old.get("answer_first_p50_ms"))
+        row("answer p95, first ask", lat["answer_first_p95_ms"], unit=" ms", before=old.get("answer_first_p95_ms"))
+        row("retrieve p50 / p95, asked again", pair(lat, "retrieve_again"), unit=" ms", before=pair(old, "retrieve_again"))
+        row("answer p50 / p95, asked again", pair(lat, "answer_again"), unit=" ms", before=pair(old, "answer_again"))
         if "answer_nocache_p50_ms" in lat:
-            row("answer p50 / p95, no vector kept between answers",
-                f"{lat['answer_nocache_p50_ms']:.0f} / {lat['answer_nocache_p95_ms']:.0f}", unit=" ms")
-            row("answers/s, no cache: one at a time", lat["answers_per_s_sequential"])
-            row("answers/s, no cache: two concurrent requests", lat["answers_per_s_2concurrent"])
-            row("answer p50 with two concurrent requests, no cache", lat["answer_2concurrent_p50_ms"], unit=" ms")
+            row("answer p50 / p95, no vector kept between answers", pair(lat, "answer_nocache", 0), unit=" ms",
+                before=pair(old, "answer_nocache", 0))
+            row("answers/s, no cache: one at a time", lat["answers_per_s_sequential"],
+                before=old.get("answers_per_s_sequential"))
+            row("answers/s, no cache: two concurrent requests", lat["answers_per_s_2concurrent"],
+                before=old.get("answers_per_s_2concurrent"))
+            row("answer p50 with two concurrent requests, no cache", lat["answer_2concurrent_p50_ms"], unit=" ms",
+                before=old.get("answer_2concurrent_p50_ms"))
         if "dev_corpus" in lat:
             d = lat["dev_corpus"]
             row(f"answer p50 / p95, no cache, dev corpus ({d['chunks']} chunks of real articles)",
@@ -504,13 +549,14 @@ def table(results: dict) -> str:
     cs = results.get("coldstart")
     if cs:
         row("cold start: `citechat ask` on seeds (baseline: first search)", cs["cli_seeds"]["seconds_median"],
-            cs["baseline_seeds"]["seconds_median"], unit=" s")
+            cs["baseline_seeds"]["seconds_median"], unit=" s", before=cs.get("cli_seeds_before", {}).get("seconds_median"))
         if "cli_large" in cs:
             row("cold start: `citechat ask` on the large index", cs["cli_large"]["seconds_median"], unit=" s")
         row("cold start: UI to first answer (seeds)", cs["ui_seeds"]["seconds_median"], unit=" s")
     width = max(len(r[0]) for r in rows) if rows else 10
-    lines = [f"{'':<{width}}  {'citechat':>14}  {'baseline':>20}  {'ratio':>8}"]
-    lines += [f"{a:<{width}}  {b:>14}  {c:>20}  {d:>8}" for a, b, c, d in rows]
+    before = 16 if any(r[2] for r in rows) else 0  # a "before" column only when --before was measured
+    lines = [f"{'':<{width}}  {'citechat':>14}  {'before' if before else '':>{before}}  {'baseline':>20}  {'ratio':>8}"]
+    lines += [f"{a:<{width}}  {b:>14}  {o:>{before}}  {c:>20}  {d:>8}" for a, b, o, c, d in rows]
     return "\n".join(lines)
 
 
@@ -536,7 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--work", type=Path, help="working folder (default: ~/.cache/citechat/bench)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results JSON (default bench/results/latest.json)")
+    parser.add_argument("--before", type=Path, help="another version of the code (its checkout) to measure alongside")
     args = parser.parse_args(argv)
+    global BEFORE
+    BEFORE = (args.before / "src").resolve() if args.before else None
 
     sections = args.only or list(SECTIONS)
     cache = Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat")
