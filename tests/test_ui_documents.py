@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gradio.utils import get_upload_folder
 
 from citechat.bot import Bot
 from citechat.config import settings
@@ -160,6 +161,12 @@ def test_an_upload_never_replaces_a_file_and_says_when_it_waits(page, served, tm
     expect(page.locator("#sync-message")).to_contain_text("ferry.html already exists with other content")
     assert (docs / "ferry.html").read_bytes() == original
     assert {"ferry.html", "ferry (2).html", "🙂.txt"} <= sources_of(bot)
+    # Gradio's own copies of the uploads are gone once they are saved.
+    uploaded = {incoming.read_bytes(), smiley.read_bytes()}
+    sizes = {len(content) for content in uploaded}
+    left = [p for p in Path(get_upload_folder()).rglob("*")
+            if p.is_file() and p.stat().st_size in sizes and p.read_bytes() in uploaded]
+    assert not left, left
 
     # The same file again is not copied twice.
     upload(page, incoming)

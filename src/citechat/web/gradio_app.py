@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -47,6 +48,23 @@ N_EXAMPLES = 4
 # Each open window checks this often whether the index changed (an upload in another window, a change in the
 # folder, a sync by another process) and, if so, shows its new state.
 REFRESH_SECONDS = 2
+
+
+def _discard_uploaded_copies(paths: list[str]) -> None:
+    """Delete the copies Gradio kept of uploaded files (each in a folder of its own under its upload folder)
+    once they are saved in the documents folder; a path outside that folder is never touched."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    for path in map(Path, paths):
+        folder = path.parent.resolve()
+        if root not in folder.parents:
+            continue
+        path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def _history(turns: list[dict]) -> list[tuple[str, str]]:
@@ -181,7 +199,10 @@ class ChatWindow:
         if not paths:
             return (gr.skip(),) * 6 + (None,)
         progress(0, desc="Copying files…")
-        result = self.run_sync(progress, self.service.upload, paths)
+        try:
+            result = self.run_sync(progress, self.service.upload, paths)
+        finally:
+            _discard_uploaded_copies(paths)
         report, notes = result.report, result.refused + result.notes
         error = f"Sync failed: {user_message(result.error)}" if result.error else None
         if report is not None:
