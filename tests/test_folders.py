@@ -82,7 +82,11 @@ def test_an_index_refuses_another_folder_on_every_surface(notes_index, tmp_path)
     assert result.returncode == 0 and ANSWER in result.stdout
 
 
-def test_a_folder_without_an_index_gets_its_own_for_every_command(tmp_path, embedder):
+def test_a_folder_without_an_index_gets_its_own_for_every_command(tmp_path, embedder, monkeypatch):
+    from gradio_client import Client
+
+    from ui_helpers import free_port, server_process
+
     docs = notes_folder(tmp_path / "my docs")
     cache = tmp_path / "cache"
     own = cache / "indexes" / folder_key(docs)
@@ -97,15 +101,18 @@ def test_a_folder_without_an_index_gets_its_own_for_every_command(tmp_path, embe
     # Only CITECHAT_DOCS set (as `make run` is used): the same index.
     by_env = run_cli("status", CITECHAT_CACHE=str(cache), CITECHAT_DOCS=str(docs))
     assert by_env.returncode == 0 and str(own) in by_env.stdout
-    # The Python API decides the same way.
-    os.environ["CITECHAT_CACHE"], before = str(cache), os.environ.get("CITECHAT_CACHE")
-    try:
-        assert citechat.open_index(docs_dir=docs).settings.index_dir == own
-    finally:
-        os.environ["CITECHAT_CACHE"] = before
+    # The Python API and the server decide the same way.
+    monkeypatch.setenv("CITECHAT_CACHE", str(cache))
+    assert citechat.open_index(docs_dir=docs).settings.index_dir == own
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with server_process([*citechat_command(), "serve", "--docs", str(docs), "--port", str(port), "--no-watch"],
+                        url, tmp_path / "serve.log"):
+        text, info = Client(url, verbose=False).predict(QUESTION, api_name="/ask")
+    assert ANSWER in text and info["sources"][0]["source"] == "notes.txt"
     # Another folder gets another index; nothing was written to the project's index/.
     assert folder_key(tmp_path / "other") != folder_key(docs)
-    assert not list((cache / "indexes").glob("other-*"))
+    assert sorted(p.name for p in (cache / "indexes").iterdir()) == [own.name]
 
 
 def test_the_index_remembers_its_model(tmp_path, embedder):
