@@ -31,7 +31,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 def _isolated_environment(tmp_path_factory):
     # Session-scoped so that it also covers the session fixtures below (they are set up before any
     # function-scoped fixture). Tests may still monkeypatch.setenv these names; the change is undone after.
-    # The indexes that folders get of their own go to a cache folder of the test session.
+    # The indexes that folders get of their own (and the exported model) go to a cache folder of this test run.
     with pytest.MonkeyPatch.context() as patch:
         for name in ISOLATED_VARIABLES:
             patch.delenv(name, raising=False)
