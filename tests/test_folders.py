@@ -236,8 +236,8 @@ def read_only(tmp_path):
         return target
 
     yield make
-    for target in mounts:
-        subprocess.run(["umount", str(target)], check=False)
+    for target in mounts:  # lazily: the test's own open index may still hold a file there
+        subprocess.run(["umount", "--lazy", str(target)], check=False)
 
 
 def test_a_read_only_index_is_read_and_never_called_damaged(notes_index, tmp_path, read_only):
