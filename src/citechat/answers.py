@@ -89,6 +89,15 @@ def location(item) -> str:
     return f"{SECTION_SEPARATOR.join(section)} · {where}" if section else where
 
 
+def shorten(text: str, limit: int) -> str:
+    """The text on one line, cut at a word to at most `limit` characters (with "…")."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[: limit] else text[:limit]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def locate(answer: Answer, passages: Iterable) -> Answer:
     """Give every source of the answer the section and page start of the passage it was quoted from."""
     found = {(p.source, p.start): p for p in passages}

@@ -71,6 +71,8 @@ def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "")
               "for the gold answer)", "citechat", "baseline" if baseline else ""]
     lines = [header]
     for label, attr, fmt in ROWS:
+        if attr == "hit_at_k" and ours.k == 1:
+            continue  # the same row as hit@1
         label = label.replace("@k", f"@{ours.k}")
         cells = []
         for r in (ours, baseline):

@@ -8,9 +8,11 @@ truncated or tampered). Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shlex
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .errors import CitechatError
 
 DB_NAME = "chunks.sqlite"
 FAISS_NAME = "vectors.faiss"
@@ -41,7 +44,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
 """
 
 
-class IndexProblem(RuntimeError):
+class IndexProblem(CitechatError, RuntimeError):
     """Base for index problems the user can fix; the message says how."""
 
 
@@ -57,11 +60,19 @@ class IndexCorrupt(IndexProblem):
     pass
 
 
-REBUILD_HINT = "Run `citechat index --rebuild` to rebuild it."
+class IndexReadOnly(IndexProblem):
+    pass
+
+
+def rebuild_hint(index_dir: Path, docs_dir: Path | str | None = None) -> str:
+    """How to rebuild this index, naming it (and its documents folder, when known)."""
+    docs = f"--docs {shlex.quote(str(docs_dir))} " if docs_dir else ""
+    return f"Run `citechat index {docs}--index {shlex.quote(str(index_dir))} --rebuild` to rebuild it."
 
 
 def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
-    """What an index built with these settings records; dimension None leaves it unchecked."""
+    """What an index built with these settings records; dimension None leaves it unchecked. The model and
+    the documents folder are used again when the index is opened without naming them."""
     return {
         "format_version": str(FORMAT_VERSION),
         "model": settings.model,
@@ -69,24 +80,64 @@ def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
         "chunk_chars": str(settings.chunk_chars),
         "overlap_chars": str(settings.overlap_chars),
         "chunker_version": str(CHUNKER_VERSION),
+        "docs_dir": str(settings.docs_dir.resolve()),
     }
 
 
-def unreadable(exc: BaseException, path: Path | None = None) -> IndexCorrupt:
-    """The error for a database SQLite cannot read, saying how to recover."""
-    where = f" {path}" if path else ""
-    return IndexCorrupt(f"The index database{where} is unreadable ({exc}). {REBUILD_HINT}")
+def unreadable(exc: BaseException, index_dir: Path, docs_dir: Path | str | None = None) -> IndexProblem:
+    """The error for a database SQLite cannot open or read: a folder it may not write to is said to be
+    read-only (the database may well be intact); anything else is damage, with the rebuild command."""
+    kind = getattr(exc, "sqlite_errorname", "")
+    if kind.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not writable(index_dir):
+        return IndexReadOnly(
+            f"The index in {index_dir} cannot be opened: its folder is read-only ({exc}). Make it writable, or "
+            "give the documents another index with --index DIR."
+        )
+    return IndexCorrupt(f"The index database in {index_dir} is unreadable ({exc}). {rebuild_hint(index_dir, docs_dir)}")
+
+
+def writable(folder: Path) -> bool:
+    return not folder.exists() or os.access(folder, os.W_OK)
+
+
+def read_only_error(exc: OSError, index_dir: Path) -> IndexReadOnly | None:
+    """The error for a write refused because the index folder is read-only, immutable or not ours."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexReadOnly(
+            f"Cannot write the index in {index_dir}: {exc.strerror or exc}. Make the folder writable, or give the "
+            "documents another index with --index DIR; the index was left as it was."
+        )
+    return None
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    """A connection for reading and writing (SQLite errors are raised as they are)."""
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-    except sqlite3.DatabaseError as exc:  # not a database at all: the first statement is where it shows
+    except sqlite3.DatabaseError:  # not a database at all: the first statement is where it shows
         conn.close()
-        raise unreadable(exc, path) from exc
+        raise
     return conn
+
+
+def connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection for reading; in a folder this process may not write to (read-only or immutable), the
+    database is opened read-only instead of being mistaken for a damaged one."""
+    try:
+        return connect(path)
+    except sqlite3.OperationalError:
+        if writable(path.parent):
+            raise
+    try:  # another process has it open (its -shm file exists): read alongside it
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+        conn.execute("SELECT 1 FROM meta LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        pass
+    # Nobody can write here, so nobody changes it while we read.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
 
 
 def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
@@ -98,9 +149,9 @@ def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
         with transaction(conn):
             for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
                 conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-    except sqlite3.DatabaseError as exc:
+    except BaseException:
         conn.close()
-        raise unreadable(exc, path) from exc
+        raise
     return conn
 
 
@@ -122,41 +173,60 @@ class transaction:
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    try:
-        return dict(conn.execute("SELECT key, value FROM meta"))
-    except sqlite3.DatabaseError as exc:
-        raise unreadable(exc) from exc
+    return dict(conn.execute("SELECT key, value FROM meta"))
 
 
 def check_manifest(meta: dict[str, str], expected: dict[str, str], where: Path) -> None:
+    """Refuse an index built by another format, model or chunking, or from another documents folder."""
+    hint = rebuild_hint(where, expected.get("docs_dir"))
     found = meta.get("format_version")
     if found != expected["format_version"]:
         older = found is not None and found.isdigit() and int(found) < int(expected["format_version"])
         raise IndexMismatch(
             f"The index in {where} was written by {'an older' if older else 'another'} version of citechat "
-            f"(index format {found}; this version reads format {expected['format_version']}). {REBUILD_HINT}"
+            f"(index format {found}; this version reads format {expected['format_version']}). {hint}"
+        )
+    recorded, given = meta.get("docs_dir"), expected.get("docs_dir")
+    if recorded and given and recorded != given:
+        # Serving, syncing or removing files of another folder than the index's would act on the wrong files.
+        raise IndexMismatch(
+            f"The index in {where} was built from {recorded}, not {given}. Leave out --docs to use it with "
+            f"{recorded}; leave out --index to give {given} an index of its own; or {hint[0].lower()}{hint[1:]}"
         )
     for key in ("model", "dimension", "chunk_chars", "overlap_chars", "chunker_version"):
         if expected[key] and meta.get(key) != expected[key]:
             raise IndexMismatch(
                 f"The index in {where} was built with {key}={meta.get(key)!r}, but the current setting is "
-                f"{expected[key]!r}. {REBUILD_HINT}"
+                f"{expected[key]!r}. {hint}"
             )
 
 
-def recorded_docs_dir(index_dir: Path) -> Path | None:
-    """The documents folder an existing index was built from, if any."""
+def recorded_manifest(index_dir: Path) -> dict[str, str]:
+    """What an existing index records about how it was built (documents folder, model, ...); empty when
+    there is no index or it cannot be read (whoever opens or rebuilds it reports why)."""
     if not (index_dir / DB_NAME).exists():
-        return None
+        return {}
     try:
-        conn = connect(index_dir / DB_NAME)
+        conn = connect_for_reading(index_dir / DB_NAME)
         try:
-            value = read_meta(conn).get("docs_dir")
+            return read_meta(conn)
         finally:
             conn.close()
-    except (IndexProblem, sqlite3.Error):
-        return None  # a damaged index: whoever opens or rebuilds it reports that
-    return Path(value) if value else None
+    except sqlite3.Error:
+        return {}
+
+
+def excluded(meta: dict[str, str]) -> list[str]:
+    """Files of the documents folder removed from the index: they stay on disk and out of every sync."""
+    try:
+        names = json.loads(meta.get("excluded") or "[]")
+    except ValueError:
+        return []
+    return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
+
+
+def set_excluded(conn: sqlite3.Connection, names: set[str]) -> None:
+    set_meta(conn, "excluded", json.dumps(sorted(names), ensure_ascii=False))
 
 
 def bump_generation(conn: sqlite3.Connection) -> None:
@@ -190,6 +260,7 @@ class DocumentRecord:
     n_chunks: int
     size: int
     indexed_at: float
+    hash: str = ""  # SHA-256 of the file's bytes when it was indexed
 
 
 @dataclass
@@ -205,6 +276,10 @@ class Snapshot:
     @property
     def generation(self) -> int:
         return int(self.meta.get("generation", 0))
+
+    @property
+    def excluded(self) -> list[str]:
+        return excluded(self.meta)
 
 
 _MALFORMED_ROWS = """
@@ -225,46 +300,46 @@ def _check_values(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
         numbers_ok = 0 < int(meta["dimension"]) <= 65536 and int(meta["generation"]) >= 0
     except (KeyError, ValueError):
         numbers_ok = False
-    try:
-        malformed = conn.execute(_MALFORMED_ROWS).fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise unreadable(exc) from exc
-    if not numbers_ok or malformed:
-        raise IndexCorrupt(f"The index database holds malformed values (damaged or edited). {REBUILD_HINT}")
+    if not numbers_ok or conn.execute(_MALFORMED_ROWS).fetchone():
+        raise sqlite3.DatabaseError("it holds malformed values: damaged or edited")
 
 
 def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> Snapshot:
     db_path = index_dir / DB_NAME
+    docs = expected_manifest and expected_manifest.get("docs_dir")
     if not db_path.exists():
-        raise IndexNotFound(f"No index in {index_dir}. Run `citechat index` to build it.")
-    conn = connect(db_path)
+        build = f"citechat index{f' --docs {shlex.quote(docs)}' if docs else ''} --index {shlex.quote(str(index_dir))}"
+        raise IndexNotFound(f"No index in {index_dir}. Run `{build}` to build it.")
     try:
-        conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
-        meta = read_meta(conn)
-        if expected_manifest is not None:
-            check_manifest(meta, expected_manifest, index_dir)
-        _check_values(conn, meta)
+        conn = connect_for_reading(db_path)
         try:
+            conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
+            meta = read_meta(conn)
+            if expected_manifest is not None:
+                check_manifest(meta, expected_manifest, index_dir)
+            _check_values(conn, meta)
             rows = conn.execute(
                 "SELECT id, source, title, text, start, end, page, ordinal, section, page_start FROM chunks ORDER BY id"
             ).fetchall()
-            documents = [
-                DocumentRecord(*r)
-                for r in conn.execute("SELECT source, title, n_chunks, size, indexed_at FROM documents ORDER BY source")
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise unreadable(exc) from exc
-        chunks = [ChunkRecord(*r[1:]) for r in rows]
-        vectors = _cached_faiss(index_dir, meta, len(rows))
-        if vectors is None:
-            try:
+            documents = [DocumentRecord(*r) for r in conn.execute(
+                "SELECT source, title, n_chunks, size, indexed_at, hash FROM documents ORDER BY source")]
+            chunks = [ChunkRecord(*r[1:]) for r in rows]
+            vectors = _cached_faiss(index_dir, meta, len(rows))
+            if vectors is None:
                 vectors = _faiss_from_db(conn, int(meta["dimension"]))
-            except sqlite3.DatabaseError as exc:
-                raise unreadable(exc) from exc
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise unreadable(exc, index_dir, docs) from exc
     return Snapshot(index_dir, meta, chunks, documents, vectors)
+
+
+def current_state(index_dir: Path) -> tuple[str, str] | None:
+    """(generation, FAISS stamp) of the index on disk, to tell whether another process has changed it since
+    a snapshot was loaded; None when it cannot be read just now."""
+    meta = recorded_manifest(index_dir)
+    return (meta.get("generation", ""), meta.get("faiss_stamp", "")) if meta else None
 
 
 def _cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
@@ -293,7 +368,7 @@ def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
     batch: list[np.ndarray] = []
     for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id"):
         if len(blob) != 4 * dimension:
-            raise IndexCorrupt(f"A stored vector has the wrong size. {REBUILD_HINT}")
+            raise sqlite3.DatabaseError("a stored vector has the wrong size")
         vector = np.frombuffer(blob, dtype=np.float32)
         batch.append(vector)
         if len(batch) == 4096:
@@ -363,5 +438,6 @@ def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def describe(meta: dict[str, str]) -> str:
-    return json.dumps({k: meta[k] for k in sorted(meta) if k != "faiss_stamp"}, indent=2)
+def describe(meta: dict[str, str]) -> dict[str, str]:
+    """The index's settings and state as recorded, for `citechat status --json`."""
+    return {k: meta[k] for k in sorted(meta) if k not in ("faiss_stamp", "faiss_file")}

@@ -10,11 +10,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import store
-from .config import Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text
+from .config import SUPPORTED_SUFFIXES, Settings
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, folder_not_found, indexed_text
 from .embeddings import Embedder
 from .reader_process import FileReader
 from .readers import ReadLimits
@@ -32,18 +32,33 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # in the folder, but removed from the index by the user
     chunks: int = 0  # chunks in the index after the sync
     documents: int = 0  # documents in the index after the sync
     embedded: int = 0  # texts sent to the embedding model by this sync
     seconds: float = 0.0
 
     def summary(self) -> str:
+        left_out = f", {len(self.excluded)} removed from the index earlier" if self.excluded else ""
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
-            f"index holds {self.documents} documents in {self.chunks} chunks "
-            f"({self.embedded} chunks embedded, {self.seconds:.1f}s)"
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped{left_out}; "
+            f"index holds {plural(self.documents, 'document')} in {plural(self.chunks, 'chunk')} "
+            f"({plural(self.embedded, 'chunk')} embedded, {self.seconds:.1f}s)"
         )
+
+    def warning(self, docs_dir: Path) -> str | None:
+        """What to tell the user when the folder gave the index nothing to hold."""
+        if self.documents:
+            return None
+        found = "only files it cannot use" if self.skipped else "no files"
+        return (f"{docs_dir} has {found}: the index is empty. Put documents of a supported type "
+                f"({' '.join(SUPPORTED_SUFFIXES)}) in it, or pass --docs with another folder.")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 document", "2 documents"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 class SyncBusy(store.IndexProblem):
@@ -65,8 +80,12 @@ def _out_of_space(exc: BaseException) -> bool:
 @contextmanager
 def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
     """Only one sync may write an index at a time; others wait (or are refused when wait=False)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a") as handle:  # "a": never truncate whatever it may point to
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a")  # "a": never truncate whatever it may point to
+    except OSError as exc:
+        raise (store.read_only_error(exc, index_dir) or exc) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -75,6 +94,18 @@ def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Ite
             notify(f"Another sync is updating {index_dir}; waiting for it to finish...")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def sync_running(index_dir: Path) -> bool:
+    """Is a sync (of any process) writing this index right now?"""
+    try:
+        with open(index_dir / ".lock", "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file: no sync has ever run here
+        return False
+    return False
 
 
 # File metadata is trusted to show a file unchanged only once it is older than this: a file written just
@@ -103,39 +134,40 @@ def sync_index(
     progress: Progress | None = None,
     notify: Callable[[str], None] = lambda message: None,
     wait: bool = True,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
 ) -> SyncReport:
+    """Bring the index in line with the documents folder. exclude: files to remove from the index and keep
+    out of later syncs (they stay on disk); include: such files to take back in."""
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model)
     progress = progress or (lambda stage, done, total: None)
     index_dir = settings.index_dir
     report = SyncReport()
     if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
-        raise FileNotFoundError(f"Documents folder not found: {settings.docs_dir}. Create it or pass --docs DIR.")
+        raise folder_not_found(settings.docs_dir)
+    manifest = store.manifest_for(settings, embedder.dimension)  # loads the model: its errors come first
     with sync_lock(index_dir, wait, notify):
         db_path = index_dir / store.DB_NAME
         # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
         # previous index stays usable until the new one is complete.
         target = index_dir / (store.DB_NAME + ".new") if rebuild and db_path.exists() else db_path
-        if target != db_path:
-            for leftover in index_dir.glob(store.DB_NAME + ".new*"):
-                leftover.unlink()
-        manifest = store.manifest_for(settings, embedder.dimension)
-        conn = store.create(target, manifest)
+        conn = None
         try:
+            for leftover in index_dir.glob(store.DB_NAME + ".new*"):  # a killed rebuild's: it only takes up space
+                leftover.unlink()
+            kept_out = set(_previous_exclusions(db_path, manifest) if target != db_path else ())
+            conn = store.create(target, manifest)
             meta = store.read_meta(conn)
             store.check_manifest(meta, manifest, index_dir)
-            docs = str(settings.docs_dir.resolve())
-            if meta.get("docs_dir", docs) != docs:
-                # Syncing another folder into this index would delete every document it holds.
-                raise store.IndexMismatch(
-                    f"The index in {index_dir} was built from {meta['docs_dir']}. Pass --docs {meta['docs_dir']} "
-                    f"to update it, or add --rebuild to rebuild it from {settings.docs_dir}."
-                )
+            kept_out = (kept_out | set(store.excluded(meta)) | set(exclude)) - set(include)
+            # A file removed from the index and then deleted from the folder is forgotten.
+            kept_out = {name for name in kept_out if os.path.lexists(settings.docs_dir / name)}
             with store.transaction(conn):
-                store.set_meta(conn, "docs_dir", docs)
+                store.set_excluded(conn, kept_out)
             before_embedded = embedder.texts_embedded
             with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
-                _apply_changes(conn, settings, embedder, report, progress, notify, reader)
+                _apply_changes(conn, settings, embedder, report, progress, notify, reader, kept_out)
             report.embedded = embedder.texts_embedded - before_embedded
             with store.transaction(conn):
                 store.set_meta(conn, "last_sync", store.now())
@@ -153,23 +185,38 @@ def sync_index(
             if target != db_path or not store.faiss_cache_written(index_dir, conn):
                 store.write_faiss_cache(index_dir, conn)
         except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
-            if _out_of_space(exc):
-                conn.close()
-                if target != db_path:  # the unfinished rebuild only takes up space
-                    for leftover in index_dir.glob(store.DB_NAME + ".new*"):
-                        leftover.unlink(missing_ok=True)
-                raise OutOfSpace(
-                    f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
-                    "usable as it was before this step; free some disk space and run the sync again."
-                ) from exc
-            if not isinstance(exc, sqlite3.DatabaseError):
-                raise
-            # a damaged database: say how to recover instead of crashing
-            raise store.unreadable(exc) from exc
+            raise _sync_error(exc, conn, index_dir, settings.docs_dir, target != db_path) from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _previous_exclusions(db_path: Path, manifest: dict[str, str]) -> list[str]:
+    """A rebuild of the same folder keeps the files removed from the index out of the new one too."""
+    meta = store.recorded_manifest(db_path.parent)
+    return store.excluded(meta) if meta.get("docs_dir") == manifest["docs_dir"] else []
+
+
+def _sync_error(exc: BaseException, conn, index_dir: Path, docs_dir: Path, rebuilding: bool) -> BaseException:
+    """The error a failed sync reports: a full disk, a read-only folder or a damaged database, each saying
+    what to do; anything else as it is."""
+    if _out_of_space(exc):
+        if conn is not None:
+            conn.close()
+        if rebuilding:  # the unfinished rebuild only takes up space
+            for leftover in index_dir.glob(store.DB_NAME + ".new*"):
+                leftover.unlink(missing_ok=True)
+        return OutOfSpace(
+            f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
+            "usable as it was before this step; free some disk space and run the sync again."
+        )
+    if isinstance(exc, OSError):
+        return store.read_only_error(exc, index_dir) or exc
+    if isinstance(exc, sqlite3.DatabaseError):
+        return store.unreadable(exc, index_dir, docs_dir)
+    return exc
 
 
 def _retire_wal(db_path: Path) -> None:
@@ -188,10 +235,12 @@ def _retire_wal(db_path: Path) -> None:
 
 
 def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify,
-                   reader: FileReader) -> None:
+                   reader: FileReader, kept_out: set[str]) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
+    report.excluded = [source for source, _ in files if source in kept_out]
+    files = [(source, path) for source, path in files if source not in kept_out]
     known = {source: (digest, signature) for source, digest, signature
              in conn.execute("SELECT source, hash, file_stat FROM documents")}
     present = {source for source, _ in files}
