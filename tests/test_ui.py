@@ -67,6 +67,14 @@ def test_refused_answer_shows_possibly_related_passages_as_such():
     assert "Possibly related (not an answer)" in render_answer(answer.text, answer)
 
 
+def test_a_low_confidence_answer_carries_a_quiet_note_and_a_sure_one_none():
+    unsure = Answer(question="q", text="The quoted span here. [1]", sources=[_source()], confidence=0.3)
+    sure = Answer(question="q", text="The quoted span here. [1]", sources=[_source()], confidence=0.9)
+    assert 'class="cc-low-confidence"' in render_answer(unsure.text, unsure)
+    assert "cc-low-confidence" not in render_answer(sure.text, sure)
+    assert unsure.to_dict()["low_confidence"] and not sure.to_dict()["low_confidence"]
+
+
 def test_chat_markdown_is_neutralised():
     text = "**bold** <img src=x onerror=alert(1)> [link](javascript:alert(1)) $x$ `code`\n    indented [1]"
     shown = render_answer(text)

@@ -84,7 +84,7 @@ RELATED_CHARS = 240
 
 
 def cmd_ask(args) -> int:
-    from .answers import location, shorten
+    from .answers import LOW_CONFIDENCE_NOTE, location, shorten
     from .bot import open_index
 
     bot = open_index(args.index, args.docs)
@@ -94,6 +94,8 @@ def cmd_ask(args) -> int:
         return 0
     a = bot.answer(args.question, k=args.k)
     print(plain(a.text))
+    if a.low_confidence:
+        print(f"({LOW_CONFIDENCE_NOTE})")
     if a.sources or a.related:
         print("\nSources:" if a.sources else "\nPossibly related:")
     for s in a.sources:

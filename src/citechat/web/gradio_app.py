@@ -454,6 +454,7 @@ CSS = """
 .cc-passage mark { background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px; }
 .cc-refused { border-left: 4px solid #f59e0b; padding: 0.3em 0.7em; margin-bottom: 0.6em; font-weight: 600; }
 .cc-note, .cc-empty { color: var(--body-text-color-subdued); font-size: 0.9em; margin-bottom: 0.5em; }
+.cc-low-confidence { color: var(--body-text-color-subdued); font-style: italic; }
 .cc-status { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 0.4em;
              margin-bottom: 0.6em; }
 .cc-status div { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.3em 0.5em; }

@@ -9,7 +9,7 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from ..answers import MARKER, Answer, Source, location, shorten
+from ..answers import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
 from ..sync import SyncReport
 
 if TYPE_CHECKING:
@@ -137,6 +137,8 @@ def render_answer(text: str, answer: Answer | None = None) -> str:
     if lines:
         label = "Possibly related (not an answer)" if answer.refused else "Sources"
         body += f"\n\n<small>{label}: " + "<br>".join(lines) + "</small>"
+    if answer.low_confidence:
+        body += f'\n\n<small class="cc-low-confidence">{LOW_CONFIDENCE_NOTE}</small>'
     return body
 
 
