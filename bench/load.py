@@ -203,8 +203,9 @@ class Server:
     def __init__(self, docs: Path, index: Path, log: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
+        # --no-watch: the sync measured is the one the app's button starts, not the folder watcher's
         command = [str(Path(sys.executable).with_name("citechat")), "serve", "--docs", str(docs), "--index",
-                   str(index), "--port", str(self.port)]
+                   str(index), "--port", str(self.port), "--no-watch"]
         self.log = open(log, "w")
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 

@@ -190,7 +190,8 @@ def save_examples(examples: list[Example], path: Path) -> None:
 
 
 def load_examples(path: Path) -> list[Example]:
-    data = np.load(path)
+    with np.load(path) as npz:
+        data = {k: npz[k] for k in npz.files}  # each npz[k] decompresses the whole array again
     out, at = [], 0
     for i, (article, shape, kind, answerable, n) in enumerate(json.loads(str(data["meta"]))):
         out.append(Example(article, shape, kind, bool(answerable), data["rows"][at : at + n], data["labels"][at : at + n],

@@ -30,12 +30,14 @@ STORE_VARIABLES = ("CITECHAT_STORE", "CITECHAT_COLLECTION", "CITECHAT_MILVUS_TOK
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_environment():
+def _isolated_environment(tmp_path_factory):
     # Session-scoped so that it also covers the session fixtures below (they are set up before any
     # function-scoped fixture). Tests may still monkeypatch.setenv these names; the change is undone after.
+    # The indexes that folders get of their own (and the exported model) go to a cache folder of this test run.
     with pytest.MonkeyPatch.context() as patch:
         for name in ISOLATED_VARIABLES + STORE_VARIABLES:
             patch.delenv(name, raising=False)
+        patch.setenv("CITECHAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield
 
 

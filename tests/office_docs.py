@@ -266,7 +266,8 @@ BULLETIN = [
     "The first aiders on the early shift are Sam Whitfield and Noor Aziz.",
 ]
 
-# Lines of the documents that are headings, titles or questions: no answer may quote one.
+# Lines of the documents that are headings, titles, questions, a subject line or names alone: no answer may
+# quote one.
 NEVER_QUOTED = [
     "Northwind Traders Employee Handbook", "Working hours", "Remote work", "Leave", "Annual leave", "Sick leave",
     "Parental leave", "Expenses", "Travel", "Meals", "Probation", "Equipment", "| Length of service | Extra leave |",
@@ -279,6 +280,7 @@ NEVER_QUOTED = [
     "Northwind offices and opening hours", "Our offices", "Addresses and opening hours", "Parking", "Getting there",
     "Northwind Traders Annual Report 2024", "Chief executive's review", "Financial review", "Our people",
     "Warehouses and safety", "Outlook", "Warehouse Safety Bulletin", "Spring 2025",
+    "Subject: Our new finance director", "Helen Marsh", "Amira Haddad", "Priya Raman", "Tom Okafor",
 ]
 
 

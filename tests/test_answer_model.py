@@ -12,7 +12,7 @@ import citechat
 from citechat import answer_model
 from citechat.answers import LOW_CONFIDENCE, REFUSAL, Answer
 from citechat.eval import Question, evaluate, evaluate_baseline, table
-from citechat.signals import QUESTION_FEATURES, SENTENCE_FEATURES
+from citechat.signals import QUESTION_FEATURES, SENTENCE_FEATURES, counted, counts_it
 from test_answers import assert_well_cited
 
 
@@ -75,6 +75,22 @@ def test_confidence_orders_a_clear_answer_above_a_loose_one(built_bot):
     assert "148 steps" in clear.text and not clear.low_confidence
     loose = built_bot.answer("What did the keeper do in his free time at the lighthouse?")
     assert loose.refused or loose.confidence < clear.confidence
+
+
+@pytest.mark.parametrize("question, thing", [
+    ("How many days of paid sick leave does an employee get?", "day"),
+    ("How many more forklifts does the depot need?", "forklift"),
+    ("how many people live there", "people"),
+    ("When does the course start?", ""),
+])
+def test_a_how_many_question_counts_the_word_after_it(question, thing):
+    assert counted(question) == thing
+
+
+def test_a_sentence_counts_a_thing_when_a_number_comes_just_before_it():
+    assert counts_it("Headcount rose from 412 to 468 employees during the year.", "employee")
+    assert counts_it("The depot has twelve electric forklifts.", "forklift")
+    assert not counts_it("All forklift drivers must take the course every twelve months.", "forklift")
 
 
 def test_low_confidence_is_for_answers_under_the_threshold_only():

@@ -13,7 +13,7 @@ from citechat.cli import main
 from citechat.config import settings
 from conftest import NOTES_PARAGRAPHS, run_cli
 
-QUESTION = "When did the lighthouse lamp switch to electric power?"
+QUESTION = "When was the lamp converted to electricity?"
 
 
 def one_file_docs(folder: Path) -> Path:
@@ -59,9 +59,9 @@ def test_status_update_remove_and_rebuild(tmp_path, capsys, embedder):
 
     code, out, _ = cli(capsys, "status", "--docs", str(docs), "--index", index)
     assert code == 0
-    assert f"1 documents, {n_chunks} chunks" in out
+    assert f"1 document in {n_chunks} chunks" in out
     assert "notes.txt" in out and "Grey Point Lighthouse Notes" in out
-    assert '"chunk_chars": "1000"' in out and '"model": "all-MiniLM-L6-v2"' in out
+    assert "all-MiniLM-L6-v2" in out and "{" not in out
 
     (docs / "notes.txt").write_text("Lamp log\n\nThe lamp now runs on solar power.\n", encoding="utf-8")
     code, out, _ = cli(capsys, "index", "--docs", str(docs), "--index", index)
@@ -107,16 +107,16 @@ def test_a_damaged_or_mismatched_index_is_a_clear_error(tmp_path, capsys, monkey
     index = tmp_path / "index"
     assert cli(capsys, "index", "--docs", str(docs), "--index", str(index))[0] == 0
 
-    monkeypatch.setenv("CITECHAT_MODEL", str(tmp_path / "another-model"))
+    monkeypatch.setenv("CITECHAT_MODEL", "another-model")
     code, _, err = cli(capsys, "status", "--index", str(index))
-    assert code == 2 and "citechat index --rebuild" in err and "model" in err
+    assert code == 2 and f"--index {index} --rebuild" in err and "model" in err
     monkeypatch.delenv("CITECHAT_MODEL")
 
     (index / store.DB_NAME).write_bytes(os.urandom(8192))
     for command in (["status"], ["ask", QUESTION], ["index", "--docs", str(docs)]):
         code, _, err = cli(capsys, *command, "--index", str(index))
         assert code == 2, command
-        assert "unreadable" in err and "citechat index --rebuild" in err
+        assert "unreadable" in err and f"--index {index} --rebuild" in err
     code, out, _ = cli(capsys, "index", "--rebuild", "--docs", str(docs), "--index", str(index))
     assert code == 0 and "added: notes.txt" in out
 
@@ -144,7 +144,9 @@ def test_environment_variables_choose_the_folders(tmp_path, capsys, monkeypatch,
     other = tmp_path / "other-index"
     code, _, err = cli(capsys, "status", "--index", str(other))
     assert code == 2 and str(other) in err
-    assert citechat.open_index(index_dir=index, docs_dir=tmp_path).settings.docs_dir == tmp_path
+    # ... but an index never serves another folder than its own.
+    with pytest.raises(citechat.IndexMismatch, match="was built from"):
+        citechat.open_index(index_dir=index, docs_dir=tmp_path)
 
 
 def test_usage_errors_exit_with_argparse_code(capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -348,11 +349,11 @@ def test_other_chunk_settings_are_refused_with_the_rebuild_hint(built, tmp_path)
     for override in ({"chunk_chars": 500}, {"overlap_chars": 0}):
         with pytest.raises(citechat.IndexMismatch) as info:
             citechat.open_index(index, **override)
-        assert "citechat index --rebuild" in str(info.value)
+        assert f"--index {index} --rebuild" in str(info.value)
         assert next(iter(override)) in str(info.value)
-        with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+        with pytest.raises(citechat.IndexMismatch, match=re.escape(f"--index {index} --rebuild")):
             sync_index(settings(docs_dir=docs_dir, index_dir=index, **override))
-    with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+    with pytest.raises(citechat.IndexMismatch, match=re.escape(f"--index {index} --rebuild")):
         citechat.open_index(index, model=str(tmp_path / "some-other-model"))
     # The refused syncs left the index as it was.
     assert layout(citechat.open_index(index)) == layout(citechat.open_index(built_index))
@@ -371,7 +372,7 @@ def test_an_index_from_another_format_version_is_refused(built, tmp_path):
     with conn:
         conn.execute("UPDATE meta SET value = '999' WHERE key = 'format_version'")
     conn.close()
-    with pytest.raises(citechat.IndexMismatch, match="citechat index --rebuild"):
+    with pytest.raises(citechat.IndexMismatch, match=re.escape(f"--index {index} --rebuild")):
         citechat.open_index(index)
 
 
@@ -430,10 +431,10 @@ def test_a_damaged_database_gives_a_clear_error_and_rebuild_recovers(built, buil
         db.write_bytes(bytes(data))
     with pytest.raises(citechat.IndexProblem) as opened:
         citechat.open_index(index)
-    assert "citechat index --rebuild" in str(opened.value)
+    assert f"--index {index} --rebuild" in str(opened.value)
     with pytest.raises(citechat.IndexProblem) as synced:
         citechat.build_index(docs_dir, index)
-    assert "citechat index --rebuild" in str(synced.value)
+    assert f"--index {index} --rebuild" in str(synced.value)
     if damage == "junk":
         assert isinstance(opened.value, citechat.IndexCorrupt) and isinstance(synced.value, citechat.IndexCorrupt)
 

@@ -67,6 +67,14 @@ def test_refused_answer_shows_possibly_related_passages_as_such():
     assert "Possibly related (not an answer)" in render_answer(answer.text, answer)
 
 
+def test_a_low_confidence_answer_carries_a_quiet_note_and_a_sure_one_none():
+    unsure = Answer(question="q", text="The quoted span here. [1]", sources=[_source()], confidence=0.3)
+    sure = Answer(question="q", text="The quoted span here. [1]", sources=[_source()], confidence=0.9)
+    assert 'class="cc-low-confidence"' in render_answer(unsure.text, unsure)
+    assert "cc-low-confidence" not in render_answer(sure.text, sure)
+    assert unsure.to_dict()["low_confidence"] and not sure.to_dict()["low_confidence"]
+
+
 def test_chat_markdown_is_neutralised():
     text = "**bold** <img src=x onerror=alert(1)> [link](javascript:alert(1)) $x$ `code`\n    indented [1]"
     shown = render_answer(text)
@@ -86,6 +94,8 @@ def test_chat_markdown_is_neutralised():
         ("My Notes (v2).DOCX", "My Notes (v2).docx"),
         ("a<b>c.html", "a_b_c.html"),
         ("x" * 300 + ".txt", "x" * 116 + ".txt"),
+        ("🙂.txt", "🙂.txt"),
+        ("Ünïcødé notes.markdown", "Ünïcødé notes.markdown"),
     ],
 )
 def test_safe_name(name, expected):
@@ -220,8 +230,8 @@ def test_uploaded_document_can_be_asked_about_then_removed(page, tmp_path, ui_bo
     page.get_by_role("option", name="zorblat.txt").click()
     page.locator("#remove").click()
     expect(page.locator("#sync-message")).to_contain_text("Removed: zorblat.txt", timeout=60_000)
-    expect(page.locator("#documents")).not_to_contain_text("zorblat.txt")
-    assert not (ui_bot.settings.docs_dir / "zorblat.txt").exists()
+    expect(page.locator("#documents table")).not_to_contain_text("zorblat.txt")
+    assert (ui_bot.settings.docs_dir / "zorblat.txt").exists()  # removed from the index, not deleted
     assert "zorblat.txt" not in {d.source for d in ui_bot.documents}
 
 

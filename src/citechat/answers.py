@@ -12,6 +12,7 @@ REFUSAL = "I couldn't find that in the indexed documents."
 # An answer whose confidence is under this is shown with a quiet "low confidence" note: the model found a
 # sentence that may answer, but about as often as not such a sentence does not (see Answer.confidence).
 LOW_CONFIDENCE = 0.5
+LOW_CONFIDENCE_NOTE = "Low confidence: the documents may not say exactly this; check the sources."
 MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -71,6 +72,7 @@ class Answer:
         data = asdict(self)
         data["sources"] = [s.to_dict() for s in self.sources]
         data["related"] = [s.to_dict() for s in self.related]
+        data["low_confidence"] = self.low_confidence
         return data
 
     def markers(self) -> list[int]:
@@ -87,6 +89,15 @@ def location(item) -> str:
         where = f"page {item.page}, {where}"
     section = [name for name in (item.section or "").split(SECTION_SEPARATOR) if name and name != item.title]
     return f"{SECTION_SEPARATOR.join(section)} · {where}" if section else where
+
+
+def shorten(text: str, limit: int) -> str:
+    """The text on one line, cut at a word to at most `limit` characters (with "…")."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[: limit] else text[:limit]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def locate(answer: Answer, passages: Iterable) -> Answer:

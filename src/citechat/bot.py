@@ -12,6 +12,7 @@ from .answers import Answer, locate
 from .chat import History, clean_question, condense
 from .config import Settings, settings_for_index
 from .embeddings import Embedder
+from .errors import CitechatError
 from .extractive import ExtractiveAnswerer
 from .retrieval import Passage, Retriever
 from .stores import open_store
@@ -29,8 +30,14 @@ class Bot:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, llm=None) -> None:
         """llm: a LangChain chat model, or a CITECHAT_LLM-style spec; default: settings.llm (None: no LLM,
-        the grounded extractive answerer)."""
+        the grounded extractive answerer). Refuses an index built from another documents folder than
+        settings.docs_dir, or with another model."""
         self.settings = settings
+        self._llm = llm if llm is not None else settings.llm
+        if isinstance(self._llm, str):
+            from .llm import check_spec
+
+            check_spec(self._llm)
         self.embedder = embedder or Embedder(settings.model)
         self.store = open_store(settings)
         self._swap = threading.Lock()
@@ -40,7 +47,6 @@ class Bot:
         except BaseException:
             self.store.close()
             raise
-        self._llm = llm if llm is not None else settings.llm
         self._llm_answerer = None
 
     def _load(self) -> Retriever:
@@ -51,21 +57,36 @@ class Bot:
         with self._swap:
             self._retriever = retriever
 
+    def reload_if_changed(self) -> bool:
+        """Serve the index's newest generation if another process (or a sync) has written one since."""
+        state = self.store.state()
+        if state is None or state == self.snapshot.state:
+            return False
+        self.reload()
+        return True
+
     def _follow(self) -> None:
         """Serve the newest generation of a shared store (at most one check per FOLLOW_SECONDS)."""
         if not self.store.shared or time.monotonic() - self._checked < FOLLOW_SECONDS:
             return
         self._checked = time.monotonic()
-        state = self.store.state()
-        if state is not None and state != self.snapshot.state:
-            self.reload()
+        self.reload_if_changed()
 
     def sync(self, rebuild: bool = False, progress: Progress | None = None, **kwargs) -> SyncReport:
-        """Synchronise the index with the documents folder, then serve the new generation."""
+        """Synchronise the index with the documents folder, then serve the new generation. kwargs: those of
+        `sync_index` (notify, wait, exclude, include)."""
         report = sync_index(self.settings, rebuild=rebuild, embedder=self.embedder, progress=progress,
                             store=self.store, **kwargs)
         self.reload()
         return report
+
+    def remove_from_index(self, source: str) -> SyncReport:
+        """Take a document out of the index and keep it out of later syncs; its file stays where it is."""
+        return self.sync(exclude=[source])
+
+    def add_back(self, source: str) -> SyncReport:
+        """Index again a file that was removed from the index."""
+        return self.sync(include=[source])
 
     def close(self) -> None:
         """Release the store (a Milvus Lite file can then be opened by another process)."""
@@ -132,13 +153,20 @@ class Bot:
             yield result.text
         elif self.llm_answerer is not None:
             retriever = self.retriever  # one generation of the index for the whole answer
-            standalone = self.llm_answerer.condense(cleaned, history)
-            passages = retriever.search(standalone, k=k)
-            for piece in self.llm_answerer.stream(standalone, passages):
-                if isinstance(piece, Answer):
-                    result = locate(piece, passages)
-                else:
-                    yield piece
+            try:
+                standalone = self.llm_answerer.condense(cleaned, history)
+                passages = retriever.search(standalone, k=k)
+                for piece in self.llm_answerer.stream(standalone, passages):
+                    if isinstance(piece, Answer):
+                        result = locate(piece, passages)
+                    else:
+                        yield piece
+            except CitechatError:
+                raise
+            except Exception as exc:  # the server is down, the key refused, the model broken: say which
+                from .llm import failure
+
+                raise failure(exc, self._llm) from exc
         else:
             retriever = self.retriever
             standalone = condense(cleaned, history)
@@ -153,8 +181,10 @@ class Bot:
 
 
 def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None = None, llm=None, **overrides) -> Bot:
-    """Open a built index (default: the project's index/ for seeds/, or $CITECHAT_INDEX).
-    llm: a LangChain chat model or a CITECHAT_LLM-style spec; default $CITECHAT_LLM, else no LLM.
+    """Open a built index: index_dir, else the documents folder's own index (see `settings_for_index`; with
+    neither, the project's index/ of seeds/). A docs_dir other than the one the index was built from is
+    refused (IndexMismatch). llm: a LangChain chat model or a CITECHAT_LLM-style spec; default $CITECHAT_LLM,
+    else no LLM.
     overrides: Settings fields, e.g. store="milvus:index/milvus.db" (default $CITECHAT_STORE, else local)."""
     return Bot(settings_for_index(index_dir, docs_dir, **overrides), llm=llm)
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
+from dataclasses import asdict
 
 from .config import redact, settings as make_settings, settings_for_index
+from .errors import CitechatError, log_line, user_message
+
+
+UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions"}
 
 
 def _progress_printer():
@@ -20,7 +27,7 @@ def _progress_printer():
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit=" files" if stage == "reading" else " chunks",
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=" " + UNITS.get(stage, stage),
                                      file=sys.stderr, leave=False, mininterval=0.5)
         bar.update(done - bar.n)
 
@@ -46,27 +53,58 @@ def cmd_index(args) -> int:
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
             print(f"{label}: {name}")
+    for name in report.excluded:
+        print(f"left out: {name} (removed from the index; add it back in the chat window's Documents tab)")
     print(report.summary())
+    warning = report.warning(settings.docs_dir)
+    if warning:  # not an error: a folder may start empty and be filled from the chat window
+        print(f"citechat: warning: {warning}", file=sys.stderr)
     return 0
 
 
+# Markdown a quoted sentence may carry (**bold**, `code`, [text](link), "# " headings): a terminal shows it raw.
+_MARKUP = [
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),
+    (re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"), r"\1"),
+    (re.compile(r"`([^`\n]+)`"), r"\1"),
+    (re.compile(r"!?\[([^\]\n]+)\]\([^)\s]+\)"), r"\1"),
+    (re.compile(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+"), ""),
+]
+
+
+def plain(text: str) -> str:
+    """Text for a terminal: Markdown markup taken out, [n] markers kept."""
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+# A passage shown as possibly related to a refused question: enough to recognise it, not a page of text.
+RELATED_CHARS = 240
+
+
 def cmd_ask(args) -> int:
-    from .answers import location
+    from .answers import LOW_CONFIDENCE_NOTE, location, shorten
     from .bot import open_index
 
     bot = open_index(args.index, args.docs)
     if args.passages:
         for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
-            print(f"[{n}] {p.title} ({p.source}, {location(p)}, score {p.score:.3f})\n    {p.text}\n")
+            print(f"[{n}] {p.title} ({p.source}, {location(p)}, score {p.score:.4f})\n    {plain(p.text)}\n")
         return 0
     a = bot.answer(args.question, k=args.k)
-    print(a.text)
+    print(plain(a.text))
+    if a.low_confidence:
+        print(f"({LOW_CONFIDENCE_NOTE})")
     if a.sources or a.related:
         print("\nSources:" if a.sources else "\nPossibly related:")
-    for s in a.sources or a.related:
-        print(f"[{s.n}] {s.title} ({s.source}, {location(s)})\n    {s.text}")
+    for s in a.sources:
+        print(f"[{s.n}] {s.title} ({s.source}, {location(s)})\n    {plain(s.text)}")
+    for s in a.related:
+        print(f"- {s.title} ({s.source}, {location(s)})\n    {shorten(plain(s.text), RELATED_CHARS)}")
     for sentence in a.unsupported:
-        print(f"(unsupported by its cited passage: {sentence})")
+        print(f"(unsupported by its cited passage: {plain(sentence)})")
     return 0
 
 
@@ -105,12 +143,23 @@ def cmd_eval(args) -> int:
 def cmd_status(args) -> int:
     from .bot import open_index
     from .stores.base import describe
+    from .sync import plural
 
     bot = open_index(args.index, args.docs)
-    print(describe(bot.snapshot.meta))
-    print(f"{bot.n_documents} documents, {bot.n_chunks} chunks")
+    meta = bot.snapshot.meta
+    if args.json:
+        print(json.dumps({"index": str(bot.settings.index_dir), **describe(meta),
+                          "documents": [asdict(d) for d in bot.documents], "excluded": bot.snapshot.excluded},
+                         indent=2, ensure_ascii=False))
+        return 0
+    print(f"Index:     {bot.settings.index_dir} (last sync {meta.get('last_sync') or 'never'})")
+    print(f"Documents: {bot.settings.docs_dir}")
+    print(f"Model:     {meta.get('model')}, passages of up to {int(meta.get('chunk_chars', 0)):,} characters")
+    print(f"{plural(bot.n_documents, 'document')} in {plural(bot.n_chunks, 'chunk')}" + (":" if bot.documents else ""))
     for d in bot.documents:
-        print(f"  {d.source}  ({d.n_chunks} chunks)  {d.title}")
+        print(f"  {d.source}  ({plural(d.n_chunks, 'chunk')})  {d.title}")
+    if bot.snapshot.excluded:
+        print("Removed from the index (the files stay in the folder): " + ", ".join(bot.snapshot.excluded))
     return 0
 
 
@@ -123,7 +172,7 @@ def cmd_serve(args) -> int:
                                   allowed_hosts=base.allowed_hosts + tuple(args.allowed_host or ()),
                                   trusted_proxies=base.trusted_proxies + tuple(args.trusted_proxy or ()))
     if args.auth and args.auth_file:
-        raise RefuseToServe("citechat: give the password with either --auth or --auth-file, not both.")
+        raise RefuseToServe("Give the password with either --auth or --auth-file, not both.")
     auth = args.auth
     if args.auth:
         print(CLI_PASSWORD_WARNING, file=sys.stderr)
@@ -132,12 +181,15 @@ def cmd_serve(args) -> int:
         if warning:
             print(warning, file=sys.stderr)
     launch(settings, host=args.host, port=args.port, auth=auth or os.environ.get("CITECHAT_AUTH"),
-           insecure=args.insecure)
+           insecure=args.insecure, watch=args.watch)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="citechat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"citechat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def store_options(p):
@@ -147,8 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--collection", help="the index's collection on Milvus (default: the index folder's name)")
 
     def common(p):
-        p.add_argument("--docs", help="documents folder (default: seeds/ or $CITECHAT_DOCS)")
-        p.add_argument("--index", help="index folder (default: index/ or $CITECHAT_INDEX)")
+        p.add_argument("--docs", help="documents folder (default: $CITECHAT_DOCS, else the index's own folder, "
+                                      "else seeds/)")
+        p.add_argument("--index", help="index folder (default: $CITECHAT_INDEX, else the documents folder's own "
+                                       "index in $CITECHAT_CACHE/indexes/, else index/ for seeds/)")
         store_options(p)
 
     p = sub.add_parser("index", help="build or update the index from the documents folder")
@@ -159,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask a question about the indexed documents")
     common(p)
     p.add_argument("question")
-    p.add_argument("-k", type=int, default=5, help="passages to retrieve")
+    p.add_argument("-k", "--k", type=int, default=5, help="passages to retrieve (default: 5)")
     p.add_argument("--passages", action="store_true", help="print the retrieved passages instead of an answer")
     p.set_defaults(func=cmd_ask)
 
@@ -167,20 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="folder with questions.jsonl and corpus/")
     p.add_argument("--docs", help="documents to index (default: DATASET/corpus)")
     p.add_argument("--index", help="index folder (default: a cache folder per data set)")
-    p.add_argument("--k", type=int, default=5, help="k for hit@k")
+    p.add_argument("-k", "--k", type=int, default=5, help="k for hit@k (default: 5)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-baseline", action="store_true", help="skip the LangChain tutorial baseline")
     store_options(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("status", help="show the index settings and its documents")
+    p = sub.add_parser("status", help="show the index, its folder and its documents")
     common(p)
+    p.add_argument("--json", action="store_true", help="print everything the index records, as JSON")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("serve", help="serve the chat window and the OpenAI-compatible API (/v1) on one port")
+    about = ("serve the chat window and the OpenAI-compatible API (/v1) on one port; open the printed address "
+             "in a browser")
+    p = sub.add_parser("serve", help=about, description=about)
     common(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
+    p.add_argument("--no-watch", dest="watch", action="store_false",
+                   help="do not sync when files in the documents folder change (default: watch it)")
     p.add_argument("--auth-file", metavar="PATH", help="a file whose first line is the user:password required to "
                                                         "use the app (or set $CITECHAT_AUTH); the API then requires "
                                                         "the password as its key, unless $CITECHAT_API_KEY sets one")
@@ -204,13 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     for option, variable in (("store", "CITECHAT_STORE"), ("collection", "CITECHAT_COLLECTION")):
         if getattr(args, option, None):
             os.environ[variable] = getattr(args, option)
-    from .stores.base import IndexProblem
-    from .embeddings import ModelNotFound, UnknownPrecision
 
     try:
         return args.func(args)
-    except (IndexProblem, ModelNotFound, UnknownPrecision, FileNotFoundError) as exc:
-        print(f"citechat: {exc}", file=sys.stderr)
+    except (CitechatError, FileNotFoundError) as exc:
+        print(f"citechat: {user_message(exc) if isinstance(exc, CitechatError) else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("citechat: interrupted; the index is left as it was after the last completed step.", file=sys.stderr)
@@ -219,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         if redact(str(exc)) == str(exc):
             raise
         # A traceback would print the secret the message quotes: show the message without it instead.
-        print(f"citechat: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        print(f"citechat: {log_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -1,10 +1,24 @@
-"""Settings: defaults, overridable by environment variables and then by arguments."""
+"""Settings: defaults, overridable by environment variables and then by arguments; and which index serves a
+documents folder.
+
+`Settings.from_env()` is the one reader of the CITECHAT_* variables that choose folders, the model, the file
+size limit and the LLM (the LLM server's address and key, the embedder's precision and the server's sign-in
+are still read where they are used). `settings_for_index` is the one place that decides which index and which
+documents folder a command or `open_index` works on (`index_for_folder`: a folder given without an index gets
+its own index in the cache folder).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
+
+from .errors import SettingsError
 
 # A source checkout keeps seeds/, index/ and prompts/ beside src/; an installed copy falls back to the
 # current directory.
@@ -12,10 +26,22 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 PROJECT_DIR = _CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_DOCS = PROJECT_DIR / "seeds"
+DEFAULT_INDEX = PROJECT_DIR / "index"
 
-
-def _default_model() -> str:
-    return os.environ.get("CITECHAT_MODEL") or "all-MiniLM-L6-v2"
+# Variable -> Settings field, for everything Settings holds.
+ENVIRONMENT = {
+    "CITECHAT_DOCS": "docs_dir",
+    "CITECHAT_INDEX": "index_dir",
+    "CITECHAT_PROMPTS": "prompts_dir",
+    "CITECHAT_MODEL": "model",
+    "CITECHAT_MAX_FILE_MB": "max_file_mb",
+    "CITECHAT_LLM": "llm",
+    "CITECHAT_CACHE": "cache_dir",
+    "CITECHAT_STORE": "store",
+    "CITECHAT_COLLECTION": "collection",
+}
 
 
 def _env_float(name: str, default: float) -> float:
@@ -29,25 +55,21 @@ def _env_names(name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
-    docs_dir: Path = field(default_factory=lambda: Path(os.environ.get("CITECHAT_DOCS") or PROJECT_DIR / "seeds"))
-    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("CITECHAT_INDEX") or PROJECT_DIR / "index"))
-    prompts_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("CITECHAT_PROMPTS") or PROJECT_DIR / "prompts")
-    )
-    model: str = field(default_factory=_default_model)
+    docs_dir: Path = DEFAULT_DOCS
+    index_dir: Path = DEFAULT_INDEX
+    prompts_dir: Path = PROJECT_DIR / "prompts"
+    model: str = DEFAULT_MODEL
     # all-MiniLM-L6-v2 reads at most 256 word pieces; ~1000 characters of English prose stays under that.
     chunk_chars: int = 1000
     overlap_chars: int = 150
-    max_file_mb: float = field(default_factory=lambda: float(os.environ.get("CITECHAT_MAX_FILE_MB") or 50))
-    llm: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_LLM") or None)
+    max_file_mb: float = 50.0
+    llm: str | None = None
+    cache_dir: Path = Path.home() / ".cache" / "citechat"
     # What reading one file may cost (readers.py, reader_process.py): a file over a limit is skipped with the
     # reason, so a hostile file (a decompression bomb, a PDF built to be slow) costs seconds, not the server.
     max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
     max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
     parse_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_PARSE_SECONDS", 30))
-    cache_dir: Path = field(
-        default_factory=lambda: Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat")
-    )
     # The server (web/): host names it answers to besides the loopback ones, and the addresses of reverse
     # proxies whose X-Forwarded-For header names the client.
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_ALLOWED_HOSTS"))
@@ -57,29 +79,96 @@ class Settings:
     store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
     collection: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_COLLECTION") or None)
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """The defaults with every CITECHAT_* variable that is set applied; raises SettingsError for a value
+        that cannot be used."""
+        return cls().with_overrides(**_chosen_in(os.environ if environ is None else environ))
+
     def with_overrides(self, **values) -> "Settings":
         """Return a copy with every non-None value applied (paths given as str are converted)."""
-        clean = {k: v for k, v in values.items() if v is not None}
-        for key in ("docs_dir", "index_dir", "prompts_dir", "cache_dir"):
-            if key in clean:
-                clean[key] = Path(clean[key])
-        return replace(self, **clean)
+        return replace(self, **_clean(values))
+
+
+def _clean(values: dict) -> dict:
+    clean = {k: v for k, v in values.items() if v is not None}
+    for key in ("docs_dir", "index_dir", "prompts_dir", "cache_dir"):
+        if key in clean:
+            clean[key] = Path(clean[key]).expanduser().absolute()
+    if "model" in clean:
+        clean["model"] = model_id(clean["model"])
+    if "max_file_mb" in clean:
+        clean["max_file_mb"] = _megabytes(clean["max_file_mb"])
+    return clean
+
+
+def _chosen_in(environ: Mapping[str, str]) -> dict:
+    """The Settings fields that the environment sets (empty variables count as unset)."""
+    return {name: environ[variable] for variable, name in ENVIRONMENT.items() if environ.get(variable)}
+
+
+def _megabytes(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise SettingsError(f"CITECHAT_MAX_FILE_MB must be a number of megabytes above 0, such as 50 (it is "
+                            f"{str(value)!r}). Files larger than this are skipped.")
+    return number
+
+
+def model_id(name: str) -> str:
+    """How a model is named in settings and in an index: a local model folder by its absolute path, so that
+    the index can be opened from anywhere without setting CITECHAT_MODEL again."""
+    path = Path(str(name)).expanduser()
+    return str(path.resolve()) if path.is_dir() else str(name)
 
 
 def settings(**overrides) -> Settings:
-    return Settings().with_overrides(**overrides)
+    """The settings from the environment, with the given values applied."""
+    return Settings.from_env().with_overrides(**overrides)
+
+
+# ---------------------------------------------------------------- which index serves which folder
+
+
+def folder_key(docs_dir: Path) -> str:
+    """A name that identifies a documents folder by its resolved path: readable, and unique per path."""
+    resolved = str(Path(docs_dir).expanduser().resolve())
+    name = re.sub(r"[^\w.-]+", "-", Path(resolved).name).strip("-.")[:40] or "folder"
+    return f"{name}-{hashlib.sha256(resolved.encode()).hexdigest()[:12]}"
+
+
+def index_for_folder(docs_dir: Path, cache_dir: Path) -> Path:
+    """The index of a documents folder given without one: index/ for the project's seeds/, else its own
+    folder under the cache folder (CITECHAT_CACHE/indexes/NAME-HASH), the same for every command."""
+    if Path(docs_dir).expanduser().resolve() == DEFAULT_DOCS.resolve():
+        return DEFAULT_INDEX
+    return Path(cache_dir) / "indexes" / folder_key(docs_dir)
 
 
 def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
-    """Settings for working on an existing index: unless a documents folder is given (argument or
-    $CITECHAT_DOCS), use the one the index was built from."""
+    """The settings for working on an index, arguments first, then CITECHAT_* variables:
+
+    - no index given: the documents folder's own index (`index_for_folder`); with no folder either, the
+      project's index/ of seeds/;
+    - no documents folder given: the one the index was built from;
+    - no model given: the one the index was built with.
+
+    A folder given that differs from the index's own is refused when the index is opened or synced."""
     from .stores import recorded_meta
 
-    base = settings(index_dir=index_dir, docs_dir=docs_dir, **overrides)
-    if docs_dir is None and not os.environ.get("CITECHAT_DOCS"):
-        recorded = recorded_meta(base).get("docs_dir")
-        if recorded:
-            return base.with_overrides(docs_dir=recorded)
+    chosen = {**_chosen_in(os.environ), **_clean({"index_dir": index_dir, "docs_dir": docs_dir, **overrides})}
+    base = Settings().with_overrides(**chosen)
+    if "index_dir" not in chosen:
+        base = replace(base, index_dir=index_for_folder(base.docs_dir, base.cache_dir) if "docs_dir" in chosen
+                       else DEFAULT_INDEX)
+    recorded = recorded_meta(base)
+    if "docs_dir" not in chosen and recorded.get("docs_dir"):
+        base = replace(base, docs_dir=Path(recorded["docs_dir"]))
+    if "model" not in chosen and recorded.get("model"):
+        base = replace(base, model=recorded["model"])
     return base
 
 
@@ -95,3 +184,4 @@ def redact(text: str) -> str:
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
     return text
+

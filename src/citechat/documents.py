@@ -7,11 +7,13 @@ of one section (the headings above them, kept as the chunk's section path) and o
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from .config import SUPPORTED_SUFFIXES
+from .errors import CitechatError
 from .readers import Document, UnreadableFile, decode_text, load_document  # noqa: F401 (read from here too)
 from .text import HEADING, MARK, SECTION_SEPARATOR, Span, heading_text, segment, split_long
 
@@ -33,6 +35,18 @@ class Chunk:
 class Skipped:
     source: str
     reason: str
+
+
+class FolderNotFound(CitechatError, FileNotFoundError):
+    pass
+
+
+def folder_not_found(docs_dir: Path) -> FolderNotFound:
+    """The error for a documents folder that is missing, or is a file."""
+    if docs_dir.exists():
+        return FolderNotFound(f"{docs_dir} is a file, not a folder: pass --docs with the folder that holds "
+                              "your documents.")
+    return FolderNotFound(f"Documents folder not found: {docs_dir}. Create it or pass --docs DIR.")
 
 
 # ---------------------------------------------------------------- finding files
@@ -87,11 +101,25 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                     found.append((rel, Path(entry.path)))
                 else:
                     skipped.append(Skipped(rel, f"unsupported file type '{suffix or '(none)'}'"))
+            else:
+                skipped.append(Skipped(rel, f"not a regular file ({_kind(entry)})"))
 
     if not docs_dir.is_dir():
-        raise FileNotFoundError(f"Documents folder not found: {docs_dir}. Create it or pass --docs DIR.")
+        raise folder_not_found(docs_dir)
     walk(docs_dir, "")
     return found, skipped
+
+
+def _kind(entry: os.DirEntry) -> str:
+    try:
+        mode = entry.stat().st_mode
+    except OSError:
+        return "cannot be read"
+    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def _valid_name(name: str) -> bool:

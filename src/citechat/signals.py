@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .retrieval import Passage, Retriever, tokenize
+from .retrieval import STOPWORDS, Passage, Retriever, stem, tokenize
 
-_WHEN = re.compile(r"^\s*when\b|\b(what|which|in what|by what) (year|years|date|day|month|time|century|decade|era|season|period)\b", re.I)
+_WHEN = re.compile(r"^\s*when\b|\b(what|which|in what|by what) ([\w-]+ ){0,2}(year|years|date|day|month|time|century|decade|era|"
+                   r"season|period)\b", re.I)
 _COUNT = re.compile(r"\bhow (many|much|long|old|far|tall|big|large|high|often|fast)\b|\b(what|which) (percentage|percent|"
                     r"proportion|share|number|amount|size|age|price|rate|score)\b|\bnumber of\b", re.I)
 _WHO = re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose)\b|\b(what|which) (person|people|man|woman|men|women|"
@@ -37,6 +38,10 @@ _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|el
 _DATE = re.compile(r"\b(1\d{3}|20\d{2})s?\b|\b(january|february|march|april|may|june|july|august|september|october|"
                    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|"
                    r"tomorrow|century|decade)\b", re.I)
+_HOW_MANY = re.compile(r"\bhow many ([\w\s-]+)", re.I)
+_COUNT_MODIFIERS = {"more", "other", "different", "new", "additional", "extra", "separate", "total", "of", "the"}
+_NUMBER_WORD = re.compile(r"^(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+                          r"fifteen|twenty|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|dozen|dozens)$", re.I)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]+")
 _SPEECH = re.compile(r"[“”\"]|\b(said|says|saying|wrote|writes|told|tells|stated|argued|added|according to|"
                      r"described|called for|criticized|criticised|urged|warned|noted|concluded|expressed|hopes|"
@@ -49,12 +54,13 @@ SENTENCE_FEATURES = [
     "coverage_with_neighbours",
     "coverage_passage", "missing_rare", "novelty", "log_tokens", "first_of_document", "position", "passage_rank",
     "passage_similarity", "passage_similarity_gap", "passage_lexical", "when_date", "count_number", "who_name",
-    "where_name", "which_name", "why_reason", "has_number", "has_date", "new_names", "speech", "typed",
+    "where_name", "which_name", "why_reason", "counted_thing", "has_number", "has_date", "new_names", "speech", "typed",
 ]
 QUESTION_FEATURES = [
     "best_logit", "second_logit", "best_similarity", "best_coverage", "best_coverage_with_neighbours",
-    "best_missing_rare", "best_typed_match", "coverage_retrieved", "missing_rare_retrieved", "unknown_to_index",
-    "top_similarity", "similarity_gap_1_2", "lexical_strength", "agreement", "typed", "question_tokens",
+    "best_missing_rare", "best_typed_match", "best_counted_thing", "coverage_retrieved", "missing_rare_retrieved",
+    "unknown_to_index",
+    "top_similarity", "similarity_gap_1_2", "lexical_strength", "agreement", "typed", "counting", "question_tokens",
 ]
 
 
@@ -71,6 +77,7 @@ class QuestionInfo:
     log_chunks: float
     unknown: float  # idf share of question tokens that occur nowhere in the index
     names: set[str] = field(default_factory=set)  # lower-cased capitalised words of the question
+    counted: str = ""  # the stem of what a "how many" question counts ("day")
 
     @property
     def typed(self) -> bool:
@@ -87,7 +94,24 @@ def question_info(question: str, retriever: Retriever) -> QuestionInfo:
     names = {m.group(0).lower() for m in re.finditer(r"\b[A-Z][\w&'’-]+", question)}
     return QuestionInfo(question, weights, total, kinds, bool(_SPEECH_QUESTION.search(question)),
                         max(weights.values(), default=1.0), math.log(2 + retriever.snapshot.n_chunks),
-                        unknown / total, names)
+                        unknown / total, names, counted(question))
+
+
+def counted(question: str) -> str:
+    """What a "how many" question counts: the first word after it that is not a modifier ("How many more
+    days" -> day)."""
+    m = _HOW_MANY.search(question)
+    words = [w for w in (m.group(1).lower().split() if m else []) if w not in _COUNT_MODIFIERS]
+    return stem(words[0]) if words else ""
+
+
+def counts_it(text: str, counted: str) -> bool:
+    """Does the text give a number of the counted thing ("26 days", "twelve more staff")?"""
+    words = re.findall(r"[\w.,-]+", text)
+    for i, w in enumerate(words):
+        if _NUMBER_WORD.match(w.strip(".,")) and counted in tokenize(" ".join(words[i + 1 : i + 4])):
+            return True
+    return False
 
 
 def coverage(q: QuestionInfo, tokens: set[str]) -> float:
@@ -107,13 +131,11 @@ def _before(p: Passage, sentence: str) -> str:
 
 
 def _resolved(q: QuestionInfo, text: str, tokens: set[str], earlier: set[str]) -> set[str]:
-    """The sentence's words, plus the question's names that a pronoun of the sentence may stand for: names
-    found earlier in the passage or in its title ("Its conductor, Renée Müller, founded it" after a sentence
-    about the choir)."""
+    """The sentence's words, plus the question's words that a pronoun of the sentence may stand for: those found
+    earlier in the passage, its title or its section ("It is reviewed every January" under "Employee Handbook")."""
     if not _PRONOUN.search(text):
         return tokens
-    names = {t for name in q.names for t in tokenize(name)}
-    return tokens | (names & earlier)
+    return tokens | (set(q.weights) & earlier)
 
 
 def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage], owners: list[int],
@@ -123,12 +145,13 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
     n = len(texts)
     sims = vectors @ q_vector
     tokens = [set(tokenize(t)) for t in texts]
-    passage_tokens = [set(tokenize(f"{p.title} {p.text}")) for p in passages]
+    passage_tokens = [set(tokenize(f"{p.title} {p.section} {p.text}")) for p in passages]
     dense_top = max((p.dense_score for p in passages), default=0.0)
     lexical_top = max((p.lexical_score for p in passages), default=0.0) or 1.0
     index = {(owners[i], positions[i]): i for i in range(n)}
     covs = np.array([coverage(q, t) for t in tokens])
-    earlier = [set(tokenize(f"{passages[owners[i]].title} {_before(passages[owners[i]], texts[i])}")) for i in range(n)]
+    earlier = [set(tokenize(f"{passages[owners[i]].title} {passages[owners[i]].section} "
+                            f"{_before(passages[owners[i]], texts[i])}")) for i in range(n)]
     rows = np.zeros((n, len(SENTENCE_FEATURES)), dtype=np.float32)
     for i, text in enumerate(texts):
         p = passages[owners[i]]
@@ -147,7 +170,8 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
             owners[i], p.dense_score, p.dense_score - dense_top, p.lexical_score / lexical_top,
             q.kinds["when"] and has_date, q.kinds["count"] and has_number, q.kinds["who"] and bool(new_names),
             q.kinds["where"] and bool(new_names), q.kinds["which"] and bool(new_names),
-            q.kinds["why"] and bool(_REASON.search(text)), has_number, has_date, min(len(new_names), 5) / 5,
+            q.kinds["why"] and bool(_REASON.search(text)), bool(q.counted) and counts_it(text, q.counted),
+            has_number, has_date, min(len(new_names), 5) / 5,
             q.speech and bool(_SPEECH.search(text)), q.typed,
         ]
     return rows
@@ -159,7 +183,7 @@ def retrieval_features(q: QuestionInfo, passages: list[Passage], agreement: floa
     dense = sorted((p.dense_score for p in passages), reverse=True) + [0.0, 0.0]
     return np.array([
         coverage(q, retrieved), missing_rare(q, retrieved), q.unknown, dense[0], dense[0] - dense[1],
-        max((p.lexical_score for p in passages), default=0.0) / q.total, agreement, q.typed,
+        max((p.lexical_score for p in passages), default=0.0) / q.total, agreement, q.typed, bool(q.counted),
         math.log(1 + len(q.weights)),
     ], dtype=np.float32)
 
@@ -171,5 +195,5 @@ def question_features(rows: np.ndarray, logits: np.ndarray, retrieval: np.ndarra
     f = {name: best[i] for i, name in enumerate(SENTENCE_FEATURES)}
     typed_match = f["when_date"] or f["count_number"] or f["who_name"] or f["where_name"]
     head = [logits[order[0]], logits[order[1]] if len(order) > 1 else -10.0, f["similarity"], f["coverage"],
-            f["coverage_with_neighbours"], f["missing_rare"], typed_match]
+            f["coverage_with_neighbours"], f["missing_rare"], typed_match, f["counted_thing"]]
     return np.concatenate([np.array(head, dtype=np.float32), retrieval])

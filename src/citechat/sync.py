@@ -8,15 +8,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
+
+import json
 
 import numpy as np
 
-from .config import Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, indexed_text
+from .config import SUPPORTED_SUFFIXES, Settings
+from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, folder_not_found, indexed_text
 from .embeddings import Embedder
 from .stores import base, open_store
-from .stores.base import IndexMismatch, IndexProblem, NewDocument, Store, Writer
+from .stores.base import IndexProblem, NewDocument, Store, Writer
 from .reader_process import FileReader
 from .readers import ReadLimits
 
@@ -33,18 +35,33 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # in the folder, but removed from the index by the user
     chunks: int = 0  # chunks in the index after the sync
     documents: int = 0  # documents in the index after the sync
     embedded: int = 0  # texts sent to the embedding model by this sync
     seconds: float = 0.0
 
     def summary(self) -> str:
+        left_out = f", {len(self.excluded)} removed from the index earlier" if self.excluded else ""
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
-            f"index holds {self.documents} documents in {self.chunks} chunks "
-            f"({self.embedded} chunks embedded, {self.seconds:.1f}s)"
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped{left_out}; "
+            f"index holds {plural(self.documents, 'document')} in {plural(self.chunks, 'chunk')} "
+            f"({plural(self.embedded, 'chunk')} embedded, {self.seconds:.1f}s)"
         )
+
+    def warning(self, docs_dir: Path) -> str | None:
+        """What to tell the user when the folder gave the index nothing to hold."""
+        if self.documents:
+            return None
+        found = "only files it cannot use" if self.skipped else "no files"
+        return (f"{docs_dir} has {found}: the index is empty. Put documents of a supported type "
+                f"({' '.join(SUPPORTED_SUFFIXES)}) in it, or pass --docs with another folder.")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 document", "2 documents"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 class SyncBusy(IndexProblem):
@@ -54,8 +71,12 @@ class SyncBusy(IndexProblem):
 @contextmanager
 def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
     """Only one sync may write an index at a time; others wait (or are refused when wait=False)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a") as handle:  # "a": never truncate whatever it may point to
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a")  # "a": never truncate whatever it may point to
+    except OSError as exc:
+        raise (base.read_only_error(exc, index_dir) or exc) from exc
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -64,6 +85,18 @@ def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Ite
             notify(f"Another sync is updating {index_dir}; waiting for it to finish...")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def sync_running(index_dir: Path) -> bool:
+    """Is a sync (of any process) writing this index right now?"""
+    try:
+        with open(index_dir / ".lock", "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # no lock file: no sync has ever run here
+        return False
+    return False
 
 
 # File metadata is trusted to show a file unchanged only once it is older than this: a file written just
@@ -92,33 +125,32 @@ def sync_index(
     progress: Progress | None = None,
     notify: Callable[[str], None] = lambda message: None,
     wait: bool = True,
+    exclude: Iterable[str] = (),
+    include: Iterable[str] = (),
     store: Store | None = None,
 ) -> SyncReport:
-    """Bring the index in line with the documents folder. store: the open store of these settings (default:
-    opened here and closed at the end)."""
+    """Bring the index in line with the documents folder. exclude: files to remove from the index and keep
+    out of later syncs (they stay on disk); include: such files to take back in. store: the open store of
+    these settings (default: opened here and closed at the end)."""
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model)
     progress = progress or (lambda stage, done, total: None)
     report = SyncReport()
     if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
-        raise FileNotFoundError(f"Documents folder not found: {settings.docs_dir}. Create it or pass --docs DIR.")
+        raise folder_not_found(settings.docs_dir)
+    manifest = base.manifest_for(settings, embedder.dimension)  # loads the model: its errors come first
     target = store or open_store(settings)
     try:
         with sync_lock(settings.index_dir, wait, notify):
-            manifest = base.manifest_for(settings, embedder.dimension)
+            kept_out = set(_previous_exclusions(target, manifest) if rebuild else ())
             with target.writer(manifest, rebuild) as writer:
-                docs = str(settings.docs_dir.resolve())
-                if writer.meta.get("docs_dir", docs) != docs:
-                    # Syncing another folder into this index would delete every document it holds.
-                    recorded = writer.meta["docs_dir"]
-                    raise IndexMismatch(
-                        f"The index in {target.location} was built from {recorded}. Pass --docs {recorded} "
-                        f"to update it, or add --rebuild to rebuild it from {settings.docs_dir}."
-                    )
-                writer.set_meta({"docs_dir": docs})
+                kept_out = (kept_out | set(base.excluded(writer.meta)) | set(exclude)) - set(include)
+                # A file removed from the index and then deleted from the folder is forgotten.
+                kept_out = {name for name in kept_out if os.path.lexists(settings.docs_dir / name)}
+                writer.set_meta({"excluded": json.dumps(sorted(kept_out), ensure_ascii=False)})
                 before_embedded = embedder.texts_embedded
                 with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
-                    _apply_changes(writer, settings, embedder, report, progress, notify, reader)
+                    _apply_changes(writer, settings, embedder, report, progress, notify, reader, kept_out)
                 report.embedded = embedder.texts_embedded - before_embedded
                 writer.set_meta({"last_sync": time.strftime("%Y-%m-%d %H:%M:%S")})
                 report.documents, report.chunks = writer.counts()
@@ -129,11 +161,19 @@ def sync_index(
     return report
 
 
+def _previous_exclusions(target: Store, manifest: dict[str, str]) -> list[str]:
+    """A rebuild of the same folder keeps the files removed from the index out of the new one too."""
+    meta = target.recorded_meta()
+    return base.excluded(meta) if meta.get("docs_dir") == manifest["docs_dir"] else []
+
+
 def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress,
-                   notify, reader: FileReader) -> None:
+                   notify, reader: FileReader, kept_out: set[str]) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
+    report.excluded = [source for source, _ in files if source in kept_out]
+    files = [(source, path) for source, path in files if source not in kept_out]
     known = writer.documents()
     present = {source for source, _ in files}
     trust_before = time.time_ns() - TRUST_AFTER_NS

@@ -15,8 +15,11 @@ retrieval needs something this interface does not offer, the interface changes, 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import shlex
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,16 +29,14 @@ import numpy as np
 
 from ..config import Settings
 from ..documents import Chunk, indexed_text
+from ..errors import CitechatError
 from ..retrieval import tokenize
 
 # 2: chunks record their section path and where their page starts; 2: chunks follow paragraphs and headings.
 FORMAT_VERSION = 2
 CHUNKER_VERSION = 2
 
-REBUILD_HINT = "Run `citechat index --rebuild` to rebuild it."
-
-
-class IndexProblem(RuntimeError):
+class IndexProblem(CitechatError, RuntimeError):
     """Base for index problems the user can fix; the message says how."""
 
 
@@ -48,6 +49,10 @@ class IndexMismatch(IndexProblem):
 
 
 class IndexCorrupt(IndexProblem):
+    pass
+
+
+class IndexReadOnly(IndexProblem):
     pass
 
 
@@ -65,6 +70,7 @@ class DocumentRecord:
     n_chunks: int
     size: int  # bytes of the file
     indexed_at: float  # time.time() of the sync that embedded it
+    hash: str = ""  # SHA-256 of the file's bytes when it was indexed
 
 
 @dataclass
@@ -122,6 +128,7 @@ class Snapshot(Protocol):
     documents: list[DocumentRecord]
     n_chunks: int
     state: str
+    excluded: list[str]  # files of the folder removed from the index by the user (`excluded(meta)`)
 
     def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
         """The n chunks whose vectors are nearest to `vector` (a unit vector of the index's dimension) by
@@ -229,8 +236,15 @@ class Store(Protocol):
         ...
 
 
+def rebuild_hint(index_dir: Path | str, docs_dir: Path | str | None = None) -> str:
+    """How to rebuild this index, naming it (and its documents folder, when known)."""
+    docs = f"--docs {shlex.quote(str(docs_dir))} " if docs_dir else ""
+    return f"Run `citechat index {docs}--index {shlex.quote(str(index_dir))} --rebuild` to rebuild it."
+
+
 def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
-    """What an index built with these settings records; dimension None leaves it unchecked."""
+    """What an index built with these settings records; dimension None leaves it unchecked. The model and
+    the documents folder are used again when the index is opened without naming them."""
     return {
         "format_version": str(FORMAT_VERSION),
         "model": settings.model,
@@ -238,24 +252,58 @@ def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:
         "chunk_chars": str(settings.chunk_chars),
         "overlap_chars": str(settings.overlap_chars),
         "chunker_version": str(CHUNKER_VERSION),
+        "docs_dir": str(settings.docs_dir.resolve()),
     }
 
 
-def check_manifest(meta: dict[str, str], expected: dict[str, str], where: str) -> None:
-    """Raise IndexMismatch, saying how to rebuild, when the recorded manifest differs from the expected one."""
+def check_manifest(meta: dict[str, str], expected: dict[str, str], where: str, index_dir: Path | str | None = None
+                   ) -> None:
+    """Refuse an index built by another format, model or chunking, or from another documents folder.
+    where: how messages name the index; index_dir: the folder the rebuild command names (default: where)."""
+    hint = rebuild_hint(index_dir or where, expected.get("docs_dir"))
     found = meta.get("format_version")
     if found != expected["format_version"]:
         older = found is not None and found.isdigit() and int(found) < int(expected["format_version"])
         raise IndexMismatch(
             f"The index in {where} was written by {'an older' if older else 'another'} version of citechat "
-            f"(index format {found}; this version reads format {expected['format_version']}). {REBUILD_HINT}"
+            f"(index format {found}; this version reads format {expected['format_version']}). {hint}"
+        )
+    recorded, given = meta.get("docs_dir"), expected.get("docs_dir")
+    if recorded and given and recorded != given:
+        # Serving, syncing or removing files of another folder than the index's would act on the wrong files.
+        raise IndexMismatch(
+            f"The index in {where} was built from {recorded}, not {given}. Leave out --docs to use it with "
+            f"{recorded}; leave out --index to give {given} an index of its own; or {hint[0].lower()}{hint[1:]}"
         )
     for key in ("model", "dimension", "chunk_chars", "overlap_chars", "chunker_version"):
         if expected[key] and meta.get(key) != expected[key]:
             raise IndexMismatch(
                 f"The index in {where} was built with {key}={meta.get(key)!r}, but the current setting is "
-                f"{expected[key]!r}. {REBUILD_HINT}"
+                f"{expected[key]!r}. {hint}"
             )
+
+
+def excluded(meta: dict[str, str]) -> list[str]:
+    """Files of the documents folder removed from the index: they stay on disk and out of every sync."""
+    try:
+        names = json.loads(meta.get("excluded") or "[]")
+    except ValueError:
+        return []
+    return sorted(n for n in names if isinstance(n, str)) if isinstance(names, list) else []
+
+
+def writable(folder: Path) -> bool:
+    return not folder.exists() or os.access(folder, os.W_OK)
+
+
+def read_only_error(exc: OSError, index_dir: Path) -> IndexReadOnly | None:
+    """The error for a write refused because the index folder is read-only, immutable or not ours."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexReadOnly(
+            f"Cannot write the index in {index_dir}: {exc.strerror or exc}. Make the folder writable, or give the "
+            "documents another index with --index DIR; the index was left as it was."
+        )
+    return None
 
 
 def chunk_terms(chunk: Chunk) -> list[str]:
@@ -298,6 +346,6 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def describe(meta: dict[str, str]) -> str:
-    """The recorded settings and state of an index, for `citechat status` (private bookkeeping left out)."""
-    return json.dumps({k: meta[k] for k in sorted(meta) if not k.startswith("faiss_")}, indent=2)
+def describe(meta: dict[str, str]) -> dict[str, str]:
+    """The index's settings and state as recorded, for `citechat status --json` (private bookkeeping left out)."""
+    return {k: meta[k] for k in sorted(meta) if not k.startswith("faiss_")}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -24,10 +25,8 @@ import numpy as np
 
 from ..documents import Chunk
 from .base import (
-    REBUILD_HINT,
     DocumentRecord,
     Hit,
-    IndexCorrupt,
     IndexNotFound,
     IndexProblem,
     KnownDocuments,
@@ -35,6 +34,8 @@ from .base import (
     TermStats,
     check_manifest,
     chunk_terms,
+    excluded,
+    read_only_error,
     sha256_of,
 )
 from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part of this module's surface
@@ -42,6 +43,7 @@ from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part
     bump_generation,
     check_values,
     connect,
+    connect_for_reading,
     create,
     read_meta,
     read_recorded_meta,
@@ -78,6 +80,10 @@ class LocalSnapshot:
     @property
     def n_chunks(self) -> int:
         return len(self.chunks)
+
+    @property
+    def excluded(self) -> list[str]:
+        return excluded(self.meta)
 
     @property
     def bm25(self):
@@ -130,35 +136,32 @@ class LocalSnapshot:
 
 def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> LocalSnapshot:
     db_path = index_dir / DB_NAME
+    docs = expected_manifest and expected_manifest.get("docs_dir")
     if not db_path.exists():
-        raise IndexNotFound(f"No index in {index_dir}. Run `citechat index` to build it.")
-    conn = connect(db_path)
+        build = f"citechat index{f' --docs {shlex.quote(docs)}' if docs else ''} --index {shlex.quote(str(index_dir))}"
+        raise IndexNotFound(f"No index in {index_dir}. Run `{build}` to build it.")
     try:
-        conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
-        meta = read_meta(conn)
-        if expected_manifest is not None:
-            check_manifest(meta, expected_manifest, index_dir)
-        check_values(conn, meta)
+        conn = connect_for_reading(db_path)
         try:
+            conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
+            meta = read_meta(conn)
+            if expected_manifest is not None:
+                check_manifest(meta, expected_manifest, str(index_dir))
+            check_values(conn, meta)
             rows = conn.execute(
                 "SELECT id, source, title, text, start, end, page, ordinal, section, page_start FROM chunks ORDER BY id"
             ).fetchall()
-            documents = [
-                DocumentRecord(*r)
-                for r in conn.execute("SELECT source, title, n_chunks, size, indexed_at FROM documents ORDER BY source")
-            ]
-        except sqlite3.DatabaseError as exc:
-            raise unreadable(exc) from exc
-        chunks = [Chunk(*r[1:]) for r in rows]
-        vectors = _cached_faiss(index_dir, meta, len(rows))
-        if vectors is None:
-            try:
+            documents = [DocumentRecord(*r) for r in conn.execute(
+                "SELECT source, title, n_chunks, size, indexed_at, hash FROM documents ORDER BY source")]
+            chunks = [Chunk(*r[1:]) for r in rows]
+            vectors = _cached_faiss(index_dir, meta, len(rows))
+            if vectors is None:
                 vectors = _faiss_from_db(conn, int(meta["dimension"]))
-            except sqlite3.DatabaseError as exc:
-                raise unreadable(exc) from exc
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise unreadable(exc, index_dir, docs) from exc
     return LocalSnapshot(index_dir, meta, chunks, documents, vectors, state_of(index_dir, meta))
 
 
@@ -188,7 +191,7 @@ def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
     batch: list[np.ndarray] = []
     for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id"):
         if len(blob) != 4 * dimension:
-            raise IndexCorrupt(f"A stored vector has the wrong size. {REBUILD_HINT}")
+            raise sqlite3.DatabaseError("a stored vector has the wrong size")
         vector = np.frombuffer(blob, dtype=np.float32)
         batch.append(vector)
         if len(batch) == 4096:
@@ -279,16 +282,16 @@ class LocalStore:
     @contextmanager
     def writer(self, manifest: dict[str, str], rebuild: bool) -> Iterator[LocalWriter]:
         index_dir = self.index_dir
-        index_dir.mkdir(parents=True, exist_ok=True)
         db_path = index_dir / DB_NAME
         # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
         # previous index stays usable until the new one is complete.
         target = index_dir / (DB_NAME + ".new") if rebuild and db_path.exists() else db_path
-        if target != db_path:
-            for leftover in index_dir.glob(DB_NAME + ".new*"):
-                leftover.unlink()
-        conn = create(target, manifest)
+        conn = None
         try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            for leftover in index_dir.glob(DB_NAME + ".new*"):  # a killed rebuild's: it only takes up space
+                leftover.unlink()
+            conn = create(target, manifest)
             meta = read_meta(conn)
             check_manifest(meta, manifest, self.location)
             yield LocalWriter(conn, meta)
@@ -303,21 +306,10 @@ class LocalStore:
             if target != db_path or not faiss_cache_written(index_dir, conn):
                 write_faiss_cache(index_dir, conn)
         except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
-            if _out_of_space(exc):
-                conn.close()
-                if target != db_path:  # the unfinished rebuild only takes up space
-                    for leftover in index_dir.glob(DB_NAME + ".new*"):
-                        leftover.unlink(missing_ok=True)
-                raise OutOfSpace(
-                    f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
-                    "usable as it was before this step; free some disk space and run the sync again."
-                ) from exc
-            if not isinstance(exc, sqlite3.DatabaseError):
-                raise
-            # a damaged database: say how to recover instead of crashing
-            raise unreadable(exc) from exc
+            raise _write_error(exc, conn, index_dir, manifest.get("docs_dir"), target != db_path) from exc
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def close(self) -> None:
         pass  # every connection is closed after use
@@ -325,6 +317,26 @@ class LocalStore:
 
 class OutOfSpace(IndexProblem):
     pass
+
+
+def _write_error(exc: BaseException, conn, index_dir: Path, docs_dir: str | None, rebuilding: bool) -> BaseException:
+    """The error a failed write reports: a full disk, a read-only folder or a damaged database, each saying
+    what to do; anything else as it is."""
+    if _out_of_space(exc):
+        if conn is not None:
+            conn.close()
+        if rebuilding:  # the unfinished rebuild only takes up space
+            for leftover in index_dir.glob(DB_NAME + ".new*"):
+                leftover.unlink(missing_ok=True)
+        return OutOfSpace(
+            f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
+            "usable as it was before this step; free some disk space and run the sync again."
+        )
+    if isinstance(exc, OSError):
+        return read_only_error(exc, index_dir) or exc
+    if isinstance(exc, sqlite3.DatabaseError):
+        return unreadable(exc, index_dir, docs_dir)
+    return exc
 
 
 def _out_of_space(exc: BaseException) -> bool:

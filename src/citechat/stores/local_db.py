@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .base import REBUILD_HINT, IndexCorrupt, IndexProblem
+from .base import IndexCorrupt, IndexProblem, IndexReadOnly, rebuild_hint, writable
 
 DB_NAME = "chunks.sqlite"
 
@@ -24,21 +24,46 @@ CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
 """
 
 
-def unreadable(exc: BaseException, path: Path | None = None) -> IndexCorrupt:
-    """The error for a database SQLite cannot read, saying how to recover."""
-    where = f" {path}" if path else ""
-    return IndexCorrupt(f"The index database{where} is unreadable ({exc}). {REBUILD_HINT}")
+def unreadable(exc: BaseException, index_dir: Path, docs_dir: Path | str | None = None) -> IndexProblem:
+    """The error for a database SQLite cannot open or read: a folder it may not write to is said to be
+    read-only (the database may well be intact); anything else is damage, with the rebuild command."""
+    kind = getattr(exc, "sqlite_errorname", "")
+    if kind.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not writable(index_dir):
+        return IndexReadOnly(
+            f"The index in {index_dir} cannot be opened: its folder is read-only ({exc}). Make it writable, or "
+            "give the documents another index with --index DIR."
+        )
+    return IndexCorrupt(f"The index database in {index_dir} is unreadable ({exc}). {rebuild_hint(index_dir, docs_dir)}")
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    """A connection for reading and writing (SQLite errors are raised as they are)."""
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-    except sqlite3.DatabaseError as exc:  # not a database at all: the first statement is where it shows
+    except sqlite3.DatabaseError:  # not a database at all: the first statement is where it shows
         conn.close()
-        raise unreadable(exc, path) from exc
+        raise
     return conn
+
+
+def connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection for reading; in a folder this process may not write to (read-only or immutable), the
+    database is opened read-only instead of being mistaken for a damaged one."""
+    try:
+        return connect(path)
+    except sqlite3.OperationalError:
+        if writable(path.parent):
+            raise
+    try:  # another process has it open (its -shm file exists): read alongside it
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+        conn.execute("SELECT 1 FROM meta LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        pass
+    # Nobody can write here, so nobody changes it while we read.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
 
 
 def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
@@ -50,9 +75,9 @@ def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
         with transaction(conn):
             for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
                 conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
-    except sqlite3.DatabaseError as exc:
+    except BaseException:
         conn.close()
-        raise unreadable(exc, path) from exc
+        raise
     return conn
 
 
@@ -74,10 +99,7 @@ class transaction:
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    try:
-        return dict(conn.execute("SELECT key, value FROM meta"))
-    except sqlite3.DatabaseError as exc:
-        raise unreadable(exc) from exc
+    return dict(conn.execute("SELECT key, value FROM meta"))
 
 
 def read_recorded_meta(index_dir: Path) -> dict[str, str]:
@@ -85,12 +107,12 @@ def read_recorded_meta(index_dir: Path) -> dict[str, str]:
     if not (index_dir / DB_NAME).exists():
         return {}
     try:
-        conn = connect(index_dir / DB_NAME)
+        conn = connect_for_reading(index_dir / DB_NAME)
         try:
             return read_meta(conn)
         finally:
             conn.close()
-    except (IndexProblem, sqlite3.Error):
+    except sqlite3.Error:
         return {}  # a damaged index: whoever opens or rebuilds it reports that
 
 
@@ -120,9 +142,5 @@ def check_values(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
         numbers_ok = 0 < int(meta["dimension"]) <= 65536 and int(meta["generation"]) >= 0
     except (KeyError, ValueError):
         numbers_ok = False
-    try:
-        malformed = conn.execute(_MALFORMED_ROWS).fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise unreadable(exc) from exc
-    if not numbers_ok or malformed:
-        raise IndexCorrupt(f"The index database holds malformed values (damaged or edited). {REBUILD_HINT}")
+    if not numbers_ok or conn.execute(_MALFORMED_ROWS).fetchone():
+        raise sqlite3.DatabaseError("it holds malformed values: damaged or edited")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,11 +24,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from ..answers import Answer  # noqa: E402
-from ..config import redact  # noqa: E402
-from ..sync import SyncReport  # noqa: E402
+from ..errors import log_line, user_message  # noqa: E402
 from .guards import LOCK_AFTER, LOCK_SECONDS  # noqa: E402
 from .render import (  # noqa: E402
     SEARCHING_MD,
+    delete_prompt_html,
     documents_html,
     md_text,
     render_answer,
@@ -36,19 +37,35 @@ from .render import (  # noqa: E402
     searching_html,
     status_html,
 )
-from .service import ANSWER_SLOTS, UPLOAD_TYPES, ChatService, RequestTooLarge, UploadRefused, recent_history  # noqa: E402
+from .service import (ANSWER_SLOTS, UPLOAD_TYPES, ChatService, check_request, example_questions,  # noqa: E402
+                      recent_history)
 
 TITLE = "citechat"
 DESCRIPTION = (
     "Ask questions about your documents. Answers are built from the documents themselves, and every "
     "statement points to the exact passage it came from: the numbers like [1] refer to the sources on the right."
 )
-EXAMPLES = [
-    "What did Altman say?",
-    "What did Khosla Ventures do?",
-    "What happened in Minneapolis?",
-    "Who first reported Altman's message?",
-]
+N_EXAMPLES = 4
+# Each open window checks this often whether the index changed (an upload in another window, a change in the
+# folder, a sync by another process) and, if so, shows its new state.
+REFRESH_SECONDS = 2
+
+
+def _discard_uploaded_copies(paths: list[str]) -> None:
+    """Delete the copies Gradio kept of uploaded files (each in a folder of its own under its upload folder)
+    once they are saved in the documents folder; a path outside that folder is never touched."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    for path in map(Path, paths):
+        folder = path.parent.resolve()
+        if root not in folder.parents:
+            continue
+        path.unlink(missing_ok=True)
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def _history(turns: list[dict]) -> list[tuple[str, str]]:
@@ -66,9 +83,32 @@ class ChatWindow:
     def doc_choices(self) -> list[str]:
         return [d.source for d in self.service.bot.documents]
 
-    def panels(self):
+    def state(self) -> str:
+        """What identifies the index's current state, to tell whether a window shows it already."""
+        meta = self.service.bot.snapshot.meta
+        return f"{meta.get('generation')}:{meta.get('faiss_stamp')}:{meta.get('excluded')}:{meta.get('last_sync')}"
+
+    def panels(self, chosen: str | None = None, chosen_back: str | None = None):
+        """Outputs: status, documents, remove choice, add-back choice, seen state."""
         bot = self.service.bot
-        return status_html(bot), documents_html(bot), gr.Dropdown(choices=self.doc_choices(), value=None)
+        docs, excluded = self.doc_choices(), bot.snapshot.excluded
+        return (status_html(bot), documents_html(bot),
+                gr.Dropdown(choices=docs, value=chosen if chosen in docs else None),
+                gr.Dropdown(choices=excluded, value=chosen_back if chosen_back in excluded else None,
+                            visible=bool(excluded)),
+                self.state())
+
+    def refresh(self, seen: str, chosen: str | None, chosen_back: str | None):
+        """The panels again if the index changed since this window last showed it."""
+        if seen == self.state():
+            return (gr.skip(),) * 5
+        return self.panels(chosen, chosen_back)
+
+    def examples(self):
+        questions = example_questions(self.service.bot, N_EXAMPLES)
+        buttons = [gr.Button(value=q, visible=True) for q in questions]
+        return [*buttons, *(gr.Button(visible=False) for _ in range(N_EXAMPLES - len(buttons))),
+                gr.HTML(visible=bool(questions))]
 
     # ------------------------------------------------------------ chat
 
@@ -93,8 +133,8 @@ class ChatWindow:
                     messages[-1] = {"role": "assistant", "content": render_answer(text)}
                     yield gr.skip(), messages, gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # show the problem in the chat instead of a broken window
-            problem = str(exc) if isinstance(exc, RequestTooLarge) else f"Sorry, something went wrong: {redact(str(exc))}"
-            messages[-1] = {"role": "assistant", "content": md_text(problem)}
+            print(f"citechat: answering failed: {log_line(exc)}", flush=True)
+            messages[-1] = {"role": "assistant", "content": md_text(user_message(exc))}
             turns = list(turns or []) + [{"question": question, "text": "", "sources": render_sources(None)}]
             yield gr.skip(), messages, turns, render_sources(None), gr.skip()
             return
@@ -126,22 +166,20 @@ class ChatWindow:
             "passage_start", ...}], "refused", "related", "unsupported", "standalone_question", "answerer",
             "seconds", ...}.
         """
-        turns = [(str(q), str(a)) for q, a in (history or [])]
         try:
-            answer = self.service.answer(question or "", turns)
-        except RequestTooLarge as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            answer = self.service.answer(question, check_request(question, history))
         except Exception as exc:  # the caller sees the reason, never a secret it may quote; no traceback is logged
-            message = redact(f"{type(exc).__name__}: {exc}")
-            print(f"citechat: /ask failed: {message}", flush=True)
-            raise gr.Error(message, print_exception=False) from None
+            print(f"citechat: /ask failed: {log_line(exc)}", flush=True)
+            raise gr.Error(user_message(exc), print_exception=False) from None
         info = answer.to_dict()
         del info["question"], info["text"]
         return answer.text, info
 
     # ------------------------------------------------------------ documents
 
-    def run_sync(self, progress: gr.Progress, rebuild: bool = False) -> SyncReport:
+    def run_sync(self, progress: gr.Progress, action: Callable | None = None, *args, **kwargs):
+        """Run a sync (or an action that ends in one) with its progress shown, saying when it must wait."""
+
         def show(stage: str, done: int, total: int) -> None:
             try:
                 progress((done, total) if total else None, desc=f"{stage.capitalize()}…",
@@ -151,48 +189,63 @@ class ChatWindow:
 
         def waiting() -> None:
             try:
-                progress(None, desc="Waiting for another sync to finish…")
+                progress(0, desc="Waiting for another sync to finish…")
             except Exception:
                 pass
 
-        return self.service.sync(rebuild=rebuild, progress=show, waiting=waiting)
+        return (action or self.service.sync)(*args, progress=show, waiting=waiting, **kwargs)
 
     def add_files(self, files, progress=gr.Progress()):
-        """Outputs: sync message, status, documents, remove choice, upload box."""
+        """Outputs: sync message, the panels, upload box."""
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
         if not paths:
-            return (gr.skip(),) * 4 + (None,)
+            return (gr.skip(),) * 6 + (None,)
         progress(0, desc="Copying files…")
-        result = self.service.save_uploads(paths)
-        report, error, notes = None, None, list(result.refused)
-        if result.saved:
-            try:
-                report = self.run_sync(progress)
-            except Exception as exc:
-                error = f"Sync failed: {redact(str(exc))}"
-            if report is not None:
-                indexed = set(report.added) | set(report.updated) | set(report.unchanged)
-                skipped = {s.source for s in report.skipped}
-                notes += [f"{name} was saved but not indexed" for name in result.saved
-                          if name not in indexed and name not in skipped]
+        try:
+            result = self.run_sync(progress, self.service.upload, paths)
+        finally:
+            _discard_uploaded_copies(paths)
+        report, notes = result.report, result.refused + result.notes
+        error = f"Sync failed: {user_message(result.error)}" if result.error else None
+        if report is not None:
+            indexed = set(report.added) | set(report.updated) | set(report.unchanged)
+            skipped = {s.source for s in report.skipped}
+            notes += [f"{name} was saved but not indexed" for name in result.saved
+                      if name not in indexed and name not in skipped]
         return (report_html(report, notes, error), *self.panels(), None)
 
-    def remove_doc(self, source: str | None, progress=gr.Progress()):
-        """Outputs: sync message, status, documents, remove choice."""
+    def _act(self, action, source: str | None, progress, what: str):
+        """Outputs: sync message, the panels."""
         if not source:
-            return (report_html(None, ["Choose a document to remove first."]), *self.panels())
+            return (report_html(None, [f"Choose a document to {what} first."]), *self.panels())
         try:
-            self.service.remove(source)
-        except (UploadRefused, OSError) as exc:
-            return (report_html(None, [str(exc)]), *self.panels())
-        return self.sync_docs(False, progress)
+            report = self.run_sync(progress, action, source)
+        except Exception as exc:
+            return (report_html(None, [user_message(exc)]), *self.panels())
+        return (report_html(report), *self.panels())
+
+    def remove_from_index(self, source: str | None, progress=gr.Progress()):
+        return self._act(self.service.remove_from_index, source, progress, "remove from the index")
+
+    def add_back(self, source: str | None, progress=gr.Progress()):
+        return self._act(self.service.add_back, source, progress, "add back")
+
+    def ask_delete(self, source: str | None):
+        """Outputs: confirmation row, its text, sync message."""
+        if not source:
+            return gr.Row(visible=False), gr.skip(), report_html(None, ["Choose a document to delete first."])
+        return gr.Row(visible=True), delete_prompt_html(self.service.docs_dir / source), ""
+
+    def delete_file(self, source: str | None, progress=gr.Progress()):
+        """Outputs: confirmation row, sync message, the panels."""
+        return (gr.Row(visible=False), *self._act(self.service.delete_file, source, progress, "delete"))
 
     def sync_docs(self, rebuild: bool, progress=gr.Progress()):
-        """Outputs: sync message, status, documents, remove choice."""
+        """Outputs: sync message, the panels."""
         try:
             report = self.run_sync(progress, rebuild=rebuild)
         except Exception as exc:
-            return (report_html(None, error=f"Sync failed: {redact(str(exc))}"), *self.panels())
+            return (report_html(None, error=f"Sync failed: {user_message(exc)}"), *self.panels())
         return (report_html(report), *self.panels())
 
 
@@ -204,9 +257,11 @@ class _Layout:
     """The components that events read or update."""
 
     turns: Any
+    seen: Any
     chatbot: Any
     question: Any
     ask: Any
+    examples_label: Any
     examples: list
     new_chat: Any
     tabs: Any
@@ -217,25 +272,41 @@ class _Layout:
     sync_message: Any
     to_remove: Any
     remove: Any
+    delete: Any
+    confirm: Any
+    confirm_text: Any
+    confirm_delete: Any
+    cancel_delete: Any
+    to_add_back: Any
+    add_back: Any
     sync: Any
     rebuild: Any
+    timer: Any
+
+    @property
+    def panels(self) -> list:
+        return [self.status, self.documents, self.to_remove, self.to_add_back, self.seen]
 
 
 def _chat_column() -> dict[str, Any]:
     chatbot = gr.Chatbot(
         label="Chat", show_label=False, elem_id="chat", height=560, sanitize_html=True, allow_tags=False,
         latex_delimiters=[], render_markdown=True, line_breaks=True, feedback_options=None, buttons=["copy"],
-        placeholder="Ask a question about the documents, or pick an example below.",
+        placeholder="Ask a question about the documents.",
     )
     with gr.Row():
         question = gr.Textbox(show_label=False, placeholder="Ask a question… (Enter to send)", elem_id="question",
                               scale=6, autofocus=True, max_lines=4, container=False)
         ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=80)
+    # Filled in when the page loads, from the documents then indexed (see ChatWindow.examples).
     with gr.Row(elem_classes="cc-examples"):
-        gr.HTML("<b>Examples:</b>", container=False, min_width=0, scale=0, elem_classes="cc-examples-label")
-        examples = [gr.Button(text, size="sm", variant="secondary", elem_classes="cc-example") for text in EXAMPLES]
+        examples_label = gr.HTML("<b>Examples:</b>", container=False, min_width=0, scale=0, visible=False,
+                                 elem_classes="cc-examples-label")
+        examples = [gr.Button("", size="sm", variant="secondary", elem_classes="cc-example", visible=False)
+                    for _ in range(N_EXAMPLES)]
     new_chat = gr.Button("New conversation", size="sm", variant="secondary", elem_id="new-chat")
-    return dict(chatbot=chatbot, question=question, ask=ask, examples=examples, new_chat=new_chat)
+    return dict(chatbot=chatbot, question=question, ask=ask, examples_label=examples_label, examples=examples,
+                new_chat=new_chat)
 
 
 def _side_column(window: ChatWindow) -> dict[str, Any]:
@@ -250,17 +321,30 @@ def _side_column(window: ChatWindow) -> dict[str, Any]:
                              file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=120)
             sync_message = gr.HTML("", elem_id="sync-message")
             with gr.Row(elem_classes="cc-remove"):
-                to_remove = gr.Dropdown(choices=window.doc_choices(), value=None, label="Remove a document",
+                to_remove = gr.Dropdown(choices=window.doc_choices(), value=None, label="Indexed document",
                                         elem_id="remove-choice", scale=3)
-                remove = gr.Button("Remove", variant="stop", elem_id="remove", scale=1, min_width=80)
+                remove = gr.Button("Remove from index", variant="secondary", elem_id="remove", scale=1,
+                                   min_width=80)
+                delete = gr.Button("Delete file…", variant="stop", elem_id="delete", scale=1, min_width=80)
+            with gr.Row(visible=False, elem_id="confirm-delete-row") as confirm:
+                confirm_text = gr.HTML("", elem_id="confirm-text")
+                confirm_delete = gr.Button("Delete the file", variant="stop", elem_id="confirm-delete", scale=0)
+                cancel_delete = gr.Button("Cancel", elem_id="cancel-delete", scale=0)
+            with gr.Row(elem_classes="cc-remove"):
+                excluded = bot.snapshot.excluded
+                to_add_back = gr.Dropdown(choices=excluded, value=None, label="Removed from the index",
+                                          elem_id="add-back-choice", scale=3, visible=bool(excluded))
+                add_back = gr.Button("Add back", elem_id="add-back", scale=1, min_width=80)
             with gr.Row():
                 sync = gr.Button("Sync with folder", elem_id="sync", size="sm")
                 rebuild = gr.Button("Rebuild index", elem_id="rebuild", size="sm")
     return dict(tabs=tabs, sources=sources, status=status, documents=documents, upload=upload,
-                sync_message=sync_message, to_remove=to_remove, remove=remove, sync=sync, rebuild=rebuild)
+                sync_message=sync_message, to_remove=to_remove, remove=remove, delete=delete, confirm=confirm,
+                confirm_text=confirm_text, confirm_delete=confirm_delete, cancel_delete=cancel_delete,
+                to_add_back=to_add_back, add_back=add_back, sync=sync, rebuild=rebuild)
 
 
-def _wire_chat(window: ChatWindow, ui: _Layout) -> None:
+def _wire_chat(window: ChatWindow, ui: _Layout, blocks: gr.Blocks) -> None:
     outputs = [ui.question, ui.chatbot, ui.turns, ui.sources, ui.tabs]
     inputs = [ui.question, ui.chatbot, ui.turns]
     events = dict(outputs=outputs, concurrency_limit=ANSWER_SLOTS, concurrency_id="chat", api_visibility="private",
@@ -268,26 +352,33 @@ def _wire_chat(window: ChatWindow, ui: _Layout) -> None:
     ui.question.submit(window.respond, inputs, **events)
     ui.ask.click(window.respond, inputs, **events)
     for button in ui.examples:
-        button.click(lambda text=button.value: text, None, ui.question, api_visibility="private",
-                     show_progress="hidden", queue=False).then(window.respond, inputs, **events)
+        button.click(lambda text: text, button, ui.question, api_visibility="private", show_progress="hidden",
+                     queue=False).then(window.respond, inputs, **events)
     ui.chatbot.select(window.show_turn, ui.turns, [ui.sources, ui.tabs], api_visibility="private",
                       show_progress="hidden")
     ui.new_chat.click(window.clear, None, [ui.chatbot, ui.turns, ui.sources, ui.question], api_visibility="private",
                       queue=False)
     ui.chatbot.clear(lambda: ([], render_sources(None)), None, [ui.turns, ui.sources], api_visibility="private",
                      queue=False)
+    blocks.load(window.examples, None, [*ui.examples, ui.examples_label], api_visibility="private",
+                show_progress="hidden")
 
 
 def _wire_documents(window: ChatWindow, ui: _Layout, blocks: gr.Blocks) -> None:
-    outputs = [ui.sync_message, ui.status, ui.documents, ui.to_remove]
+    outputs = [ui.sync_message, *ui.panels]
     events = dict(concurrency_limit=1, concurrency_id="sync", api_visibility="private",
                   show_progress_on=[ui.sync_message])
+    quick = dict(api_visibility="private", show_progress="hidden", queue=False)
     ui.upload.upload(window.add_files, ui.upload, outputs + [ui.upload], **events)
-    ui.remove.click(window.remove_doc, ui.to_remove, outputs, **events)
+    ui.remove.click(window.remove_from_index, ui.to_remove, outputs, **events)
+    ui.add_back.click(window.add_back, ui.to_add_back, outputs, **events)
+    ui.delete.click(window.ask_delete, ui.to_remove, [ui.confirm, ui.confirm_text, ui.sync_message], **quick)
+    ui.cancel_delete.click(lambda: gr.Row(visible=False), None, ui.confirm, **quick)
+    ui.confirm_delete.click(window.delete_file, ui.to_remove, [ui.confirm, *outputs], **events)
     ui.sync.click(lambda progress=gr.Progress(): window.sync_docs(False, progress), None, outputs, **events)
     ui.rebuild.click(lambda progress=gr.Progress(): window.sync_docs(True, progress), None, outputs, **events)
-    blocks.load(window.panels, None, [ui.status, ui.documents, ui.to_remove], api_visibility="private",
-                show_progress="hidden")
+    blocks.load(window.panels, None, ui.panels, **quick)
+    ui.timer.tick(window.refresh, [ui.seen, ui.to_remove, ui.to_add_back], ui.panels, **quick)
 
 
 def build_blocks(service: ChatService) -> gr.Blocks:
@@ -298,14 +389,15 @@ def build_blocks(service: ChatService) -> gr.Blocks:
     with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600)) as blocks:
         with gr.Column(elem_classes="cc-header"):
             gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
-        turns = gr.State([])
+        turns, seen = gr.State([]), gr.State("")
+        timer = gr.Timer(REFRESH_SECONDS)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 chat = _chat_column()
             with gr.Column(scale=2, min_width=340):
                 side = _side_column(window)
-        ui = _Layout(turns=turns, **chat, **side)
-        _wire_chat(window, ui)
+        ui = _Layout(turns=turns, seen=seen, timer=timer, **chat, **side)
+        _wire_chat(window, ui, blocks)
         _wire_documents(window, ui, blocks)
         gr.api(window.api_ask, api_name="ask", concurrency_limit=ANSWER_SLOTS, concurrency_id="chat")
     blocks.queue(default_concurrency_limit=ANSWER_SLOTS)
@@ -362,6 +454,7 @@ CSS = """
 .cc-passage mark { background: #fde68a; color: #111; padding: 0 2px; border-radius: 3px; }
 .cc-refused { border-left: 4px solid #f59e0b; padding: 0.3em 0.7em; margin-bottom: 0.6em; font-weight: 600; }
 .cc-note, .cc-empty { color: var(--body-text-color-subdued); font-size: 0.9em; margin-bottom: 0.5em; }
+.cc-low-confidence { color: var(--body-text-color-subdued); font-style: italic; }
 .cc-status { display: grid; grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)); gap: 0.4em;
              margin-bottom: 0.6em; }
 .cc-status div { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 0.3em 0.5em; }

@@ -9,7 +9,7 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from ..answers import MARKER, Answer, Source, location
+from ..answers import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
 from ..sync import SyncReport
 
 if TYPE_CHECKING:
@@ -33,14 +33,6 @@ def md_text(value: str, strip_indent: bool = True) -> str:
     if strip_indent:  # indentation at the start of a line would make a code block
         text = re.sub(r"(?m)^[ \t]+", "", text)
     return text.translate(_MD_TABLE)
-
-
-def shorten(text: str, limit: int) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[: limit] else text[:limit]
-    return cut.rstrip(" ,;:") + "…"
 
 
 CONTEXT_CHARS = 200  # of the passage shown either side of a cited span
@@ -145,13 +137,19 @@ def render_answer(text: str, answer: Answer | None = None) -> str:
     if lines:
         label = "Possibly related (not an answer)" if answer.refused else "Sources"
         body += f"\n\n<small>{label}: " + "<br>".join(lines) + "</small>"
+    if answer.low_confidence:
+        body += f'\n\n<small class="cc-low-confidence">{LOW_CONFIDENCE_NOTE}</small>'
     return body
 
 
 def documents_html(bot: Bot) -> str:
-    docs = bot.documents
+    docs, excluded = bot.documents, bot.snapshot.excluded
+    left_out = (
+        f"<div class='cc-note' id='excluded'>Removed from the index (the files stay in the folder, and out of "
+        f"syncs until added back): {esc(', '.join(excluded))}</div>" if excluded else ""
+    )
     if not docs:
-        return '<div class="cc-empty">No documents indexed yet. Add some below.</div>'
+        return f'<div class="cc-empty">No documents indexed yet. Add some below.</div>{left_out}'
     rows = "".join(
         f"<tr><td class='cc-doc-title'>{esc(d.title)}</td><td class='cc-file'>{esc(d.source)}</td>"
         f"<td class='cc-num'>{d.n_chunks}</td></tr>"
@@ -159,13 +157,14 @@ def documents_html(bot: Bot) -> str:
     )
     return (
         "<table class='cc-docs'><thead><tr><th>Title</th><th>File</th><th>Chunks</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f"<tbody>{rows}</tbody></table>{left_out}"
     )
 
 
 def status_html(bot: Bot) -> str:
     meta = bot.snapshot.meta
     items = [
+        ("Folder", str(bot.settings.docs_dir)),
         ("Documents", f"{bot.n_documents:,}"),
         ("Chunks", f"{bot.n_chunks:,}"),
         ("Embedding model", meta.get("model", "?")),
@@ -180,6 +179,7 @@ def report_html(report: SyncReport | None, notes: list[str] | None = None, error
     lines = [f"<div class='cc-msg cc-warn'>{esc(n)}</div>" for n in notes or []]
     if error:
         lines.append(f"<div class='cc-msg cc-warn'>{esc(error)}</div>")
+
     if report is not None:
         for label, names in (("Added", report.added), ("Updated", report.updated), ("Removed", report.removed)):
             if names:
@@ -188,3 +188,9 @@ def report_html(report: SyncReport | None, notes: list[str] | None = None, error
             lines.append(f"<div class='cc-msg cc-warn'>Skipped {esc(item.source)}: {esc(item.reason)}</div>")
         lines.append(f"<div class='cc-msg cc-ok'>{esc(report.summary())}</div>")
     return "".join(lines)
+
+
+def delete_prompt_html(path: object) -> str:
+    """The question asked before a file is deleted from the disk."""
+    return (f"<div class='cc-msg cc-warn'>Delete the file <b>{esc(path)}</b> from the disk? This cannot be "
+            "undone. (To stop using it without deleting it, choose “Remove from index”.)</div>")

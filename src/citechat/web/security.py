@@ -17,11 +17,14 @@ from pathlib import Path
 
 from .guards import LOOPBACK_HOSTS, host_name
 
+from ..errors import CitechatError
+
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
 
-class RefuseToServe(SystemExit):
-    """Raised (and, from the CLI, printed) when serving would be unsafe; the message says what to do."""
+class RefuseToServe(CitechatError):
+    """Raised (and, from the CLI, printed) when serving would be unsafe or impossible; the message says what
+    to do."""
 
 
 def is_loopback(host: str) -> bool:
@@ -42,9 +45,9 @@ def parse_auth(auth: str | tuple[str, str] | None) -> tuple[str, str] | None:
     else:
         user, sep, password = auth.partition(":")
         if not sep:
-            raise RefuseToServe("citechat: --auth must be user:password (or set CITECHAT_AUTH=user:password).")
+            raise RefuseToServe("--auth must be user:password (or set CITECHAT_AUTH=user:password).")
     if not user or not password:
-        raise RefuseToServe("citechat: --auth needs both a user name and a password, as user:password.")
+        raise RefuseToServe("--auth needs both a user name and a password, as user:password.")
     return user, password
 
 
@@ -53,7 +56,7 @@ def check_exposure(host: str, auth: str | tuple[str, str] | None, insecure: bool
     credentials = parse_auth(auth)
     if not is_loopback(host) and credentials is None and not insecure:
         raise RefuseToServe(
-            f"citechat: refusing to serve on {host} without a password: anyone who can reach this machine could "
+            f"refusing to serve on {host} without a password: anyone who can reach this machine could "
             "read your documents and change the index. Add --auth user:password (or set CITECHAT_AUTH), bind to "
             "127.0.0.1, or pass --insecure if you really mean it."
         )
@@ -97,10 +100,10 @@ def read_auth_file(path: str | Path) -> tuple[str, str | None]:
         line = (file.read_text(encoding="utf-8").splitlines() or [""])[0].strip()
         mode = file.stat().st_mode
     except (OSError, UnicodeDecodeError) as exc:
-        raise RefuseToServe(f"citechat: cannot read the password file {path} "
+        raise RefuseToServe(f"Cannot read the password file {path} "
                             f"({getattr(exc, 'strerror', None) or exc}).") from None
     if not line:
-        raise RefuseToServe(f"citechat: the password file {path} is empty; write user:password on its first line.")
+        raise RefuseToServe(f"The password file {path} is empty; write user:password on its first line.")
     warning = None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         warning = (f"citechat: warning: other users of this machine may read the password file {path}; "

@@ -11,6 +11,7 @@ throttle: guards.py) are installed here.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -22,11 +23,13 @@ from fastapi import FastAPI
 
 from ..bot import Bot
 from ..config import Settings
+from ..errors import log_line
 from . import upload_folder
 from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
 from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
 from .service import MAX_REQUEST_BYTES, ChatService, open_bot
+from .watch import FolderWatcher
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -78,6 +81,8 @@ class RunningServer:
     server: uvicorn.Server
     thread: threading.Thread | None = field(default=None, repr=False)
     _uploads_held: bool = field(default=True, repr=False)  # this server's use of the upload folder
+    watcher: FolderWatcher | None = field(default=None, repr=False)
+    started_sync: threading.Thread | None = field(default=None, repr=False)
 
     @property
     def service(self) -> ChatService:
@@ -85,6 +90,8 @@ class RunningServer:
 
     def close(self) -> None:
         self.server.should_exit = True
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.thread is not None:
             self.thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)
         self.release_uploads()
@@ -105,13 +112,27 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
-        raise RefuseToServe(f"citechat: cannot listen on {host}:{port} ({exc.strerror or exc}). Is another "
-                            "server using the port? Choose another with --port.") from None
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            raise RefuseToServe(f"Port {port} on {host} is already in use (by another citechat, or another "
+                                "program): choose another with --port, e.g. --port 7861.") from None
+        raise RefuseToServe(f"Cannot listen on {host}:{port} ({exc.strerror or exc}). Check the address given "
+                            "with --host (e.g. 127.0.0.1 or ::1), or choose another port with --port.") from None
     return sock
 
 
 def _exit(signum, frame) -> None:
     raise SystemExit(0)
+
+
+def _sync_at_start(service: ChatService, say) -> None:
+    """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
+    try:
+        report = service.sync()
+    except Exception as exc:
+        say(f"citechat: the index could not be synced with {service.docs_dir}: {log_line(exc)}")
+        return
+    if report.added or report.updated or report.removed:
+        say(f"citechat: synced with the folder: {report.summary()}")
 
 
 def url_of(sock: socket.socket) -> str:
@@ -126,13 +147,16 @@ def launch(
     auth: str | tuple[str, str] | None = None,
     insecure: bool = False,
     *,
+    watch: bool = True,
     block: bool = True,
     quiet: bool = False,
 ) -> RunningServer:
-    """Serve the chat window and the API (building the index first if there is none). With block=False the
-    server runs in a background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY,
-    else the sign-in password (see security.py). The names the server answers to and the proxies it trusts
-    are the settings' `allowed_hosts` and `trusted_proxies`."""
+    """Serve the chat window and the API (building the index first if there is none). Once serving, the
+    index is synced with the folder in the background (answers come from the last complete index meanwhile),
+    and with watch=True again whenever files in the folder change. With block=False the server runs in a
+    background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY, else the sign-in
+    password (see security.py). The names the server answers to and the proxies it trusts are the settings'
+    `allowed_hosts` and `trusted_proxies`."""
     if auth is None:
         auth = os.environ.get("CITECHAT_AUTH") or None
     credentials = check_exposure(host, auth, insecure)
@@ -142,8 +166,9 @@ def launch(
     bot = open_bot(settings, notify=say)
     hosts = allowed_hosts(host, bot.settings.allowed_hosts)
     uploads = upload_folder.acquire(bot.settings.cache_dir)  # before Gradio is imported (by create_app)
+    service = ChatService(bot, upload_dir=uploads)
     try:
-        app = create_app(ChatService(bot, upload_dir=uploads), credentials, api_key, hosts)
+        app = create_app(service, credentials, api_key, hosts)
     except BaseException:
         upload_folder.release()
         raise
@@ -154,10 +179,15 @@ def launch(
                             proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     running = RunningServer(url_of(sock), app, _Server(config))
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
-        f"(model \"citechat\"{', key required' if api_key else ''}). Press Ctrl+C to stop.")
+        f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
+        f"{service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
             "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")
+    running.started_sync = threading.Thread(target=_sync_at_start, args=(service, say), daemon=True)
+    running.started_sync.start()
+    if watch:
+        running.watcher = FolderWatcher(service, say).start()
     if block:
         # uvicorn stops on Ctrl+C or SIGTERM, then raises the signal again: make SIGTERM end the process the
         # way Ctrl+C does, through the finally blocks, so that the upload folder is removed.
@@ -171,6 +201,8 @@ def launch(
             running.release_uploads()
             if main:
                 signal.signal(signal.SIGTERM, previous)
+        if running.watcher is not None:
+            running.watcher.stop()
         return running
     running.thread = threading.Thread(target=running.server.run, kwargs={"sockets": [sock]}, daemon=True)
     running.thread.start()

@@ -9,18 +9,21 @@ import re
 import shutil
 import threading
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..answers import Answer
 from ..bot import Bot
-from ..config import Settings
-from ..stores.base import IndexNotFound
+from ..config import SUPPORTED_SUFFIXES, Settings
+from ..errors import BadRequest, CitechatError
+from ..stores.base import IndexNotFound, sha256_of
 from ..sync import SyncReport, sync_index
 from . import upload_folder
+from ..text import SECTION_SEPARATOR
 
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".docx"]
+UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
 MAX_UPLOAD_MB = 20
 MAX_NAME_CHARS = 120
 # Answers computed at once across all surfaces: more than this on 2 cores only makes each one slower
@@ -37,15 +40,15 @@ MAX_HISTORY_CHARS = 200_000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
-class UploadRefused(ValueError):
+class UploadRefused(CitechatError, ValueError):
     pass
 
 
-class RequestTooLarge(ValueError):
+class RequestTooLarge(BadRequest):
     """A question or conversation over the limits; the message says which and what to send instead."""
 
 
-def check_request(question: str, history: list[tuple[str, str]] | None) -> None:
+def check_limits(question: str, history: list[tuple[str, str]] | None) -> None:
     """Raise RequestTooLarge when the question or the conversation is over the limits."""
     if len(question) > MAX_QUESTION_CHARS:
         raise RequestTooLarge(f"The question is {len(question):,} characters long; ask in at most "
@@ -71,15 +74,20 @@ def recent_history(history: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return kept[::-1]
 
 
+# Characters that mean something to a shell, a URL or another file system; any other printable character
+# (letters of any script, emoji) is kept.
+_UNSAFE_IN_NAMES = re.compile(r"[<>:\"/\\|?*&;$`!{}\[\]#%~^=+,']+")
+
+
 def safe_name(name: str) -> str:
     """A plain base name for an uploaded file: no folders, no traversal, not hidden, a supported type.
     Raises UploadRefused with the reason otherwise."""
     base = unicodedata.normalize("NFC", str(name)).replace("\\", "/").rsplit("/", 1)[-1]
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
-    base = re.sub(r"[^\w.\- ()]+", "_", base).strip().lstrip(".").rstrip(". ")
+    base = _UNSAFE_IN_NAMES.sub("_", base).strip().lstrip(".").rstrip(". ")
     base = re.sub(r"\s+", " ", base)
     stem, dot, suffix = base.rpartition(".")
-    if not dot or not stem.strip(" ._"):
+    if not dot or not stem.strip(" ._-()"):
         raise UploadRefused(f"“{name}” has no usable file name")
     suffix = "." + suffix.lower()
     if suffix not in UPLOAD_TYPES:
@@ -91,6 +99,9 @@ def safe_name(name: str) -> str:
 class UploadResult:
     saved: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # messages
+    notes: list[str] = field(default_factory=list)  # what the user should know: a file kept under another name
+    report: SyncReport | None = None  # of the sync that indexed the saved files
+    error: Exception | None = None  # why that sync failed
 
 
 def open_bot(bot_or_settings: Bot | Settings, notify: Callable[[str], None] = lambda message: None) -> Bot:
@@ -104,6 +115,54 @@ def open_bot(bot_or_settings: Bot | Settings, notify: Callable[[str], None] = la
         report = sync_index(bot_or_settings, notify=notify)
         notify(report.summary())
         return Bot(bot_or_settings)
+
+
+# Questions written for the seed article shipped in seeds/, offered only when that very file is indexed.
+SEED_EXAMPLES = {
+    "aba1ce9db421ea4c15cd35575f64d3b65e45a936aa50ec5bfef7062407990843": [
+        "What did Altman say?",
+        "What did Khosla Ventures do?",
+        "What happened in Minneapolis?",
+        "Who first reported Altman's message?",
+    ],
+}
+EXAMPLE_TITLE_WORDS = 8  # a longer title is a sentence, not a name to ask about
+
+
+def example_questions(bot: Bot, n: int = 4) -> list[str]:
+    """Questions to offer as examples, about the indexed documents only: those written for a known document,
+    else one per document from its title and first section heading ("What does “Handbook” say about
+    expenses?"); none when no title is short enough to ask about."""
+    documents = bot.documents
+    questions = [q for d in documents for q in SEED_EXAMPLES.get(d.hash, [])]
+    sections: dict[str, str] = {}
+    for chunk in bot.snapshot.all_chunks():
+        names = [name for name in chunk.section.split(SECTION_SEPARATOR) if name and name != chunk.title]
+        if names and len(names[0].split()) <= EXAMPLE_TITLE_WORDS:
+            sections.setdefault(chunk.source, names[0])
+    for d in documents:
+        title = d.title.strip()
+        if not title or len(title.split()) > EXAMPLE_TITLE_WORDS or title.endswith((".", "?", "!")):
+            continue
+        heading = sections.get(d.source)
+        questions.append(f"What does “{title}” say about {heading[0].lower() + heading[1:]}?" if heading
+                         else f"What is “{title}” about?")
+    return list(dict.fromkeys(questions))[:n]
+
+
+def check_request(question: object, history: object) -> list[tuple[str, str]]:
+    """The history of a request as (question, answer) pairs; BadRequest when the question is not text or the
+    history is not a list of [question, answer] pairs of text."""
+    if not isinstance(question, str):
+        raise BadRequest(f"The question must be text, not {type(question).__name__}.")
+    if history is None:
+        return []
+    if isinstance(history, list) and all(
+        isinstance(turn, (list, tuple)) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
+        for turn in history
+    ):
+        return [(q, a) for q, a in history]
+    raise BadRequest("The history must be a list of [question, answer] pairs of text, oldest first.")
 
 
 class ChatService:
@@ -126,39 +185,77 @@ class ChatService:
         """The answer text as the answerer writes it, then the final Answer. An LLM's draft is checked and
         renumbered once complete: show the final Answer's text in place of the draft. Raises RequestTooLarge
         (before anything is yielded) for a request over the limits."""
-        check_request(question, history)
+        check_limits(question, history)
         with self._answer_slots:
             yield from self.bot.stream(question, history or None)
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        check_request(question, history)
+        check_limits(question, history)
         with self._answer_slots:
             return self.bot.answer(question, history or None)
 
-    def sync(self, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None,
-             waiting: Callable[[], None] | None = None) -> SyncReport:
+    @contextmanager
+    def _syncing(self, waiting: Callable[[], None] | None) -> Iterator[None]:
+        """Hold this server's sync lock, calling `waiting` first when another sync holds it."""
         if not self.sync_lock.acquire(blocking=False):
             if waiting:
                 waiting()
             self.sync_lock.acquire()
         try:
-            return self.bot.sync(rebuild=rebuild, progress=progress)
+            yield
         finally:
             self.sync_lock.release()
 
+    def sync(self, rebuild: bool = False, progress: Callable[[str, int, int], None] | None = None,
+             waiting: Callable[[], None] | None = None, **changes) -> SyncReport:
+        """Sync the index with the folder; `waiting` is called when another sync (of this server or of
+        another process) must finish first. changes: exclude / include (see `sync_index`)."""
+        with self._syncing(waiting):
+            return self._sync(rebuild, progress, waiting, **changes)
+
+    def _sync(self, rebuild: bool, progress, waiting, **changes) -> SyncReport:
+        def notify(message: str) -> None:
+            if waiting and message.startswith("Another sync"):  # another process's sync
+                waiting()
+
+        return self.bot.sync(rebuild=rebuild, progress=progress, notify=notify, **changes)
+
+    def upload(self, paths: list[str], progress: Callable[[str, int, int], None] | None = None,
+               waiting: Callable[[], None] | None = None) -> UploadResult:
+        """Save uploaded files (see `save_uploads`) and index them, as one step no other sync of this server
+        comes between. An upload is meant to be indexed: a file of that name removed from the index earlier
+        is taken back in."""
+        with self._syncing(waiting):
+            result = self.save_uploads(paths)
+            if result.saved:
+                try:
+                    result.report = self._sync(False, progress, waiting, include=result.saved)
+                except Exception as exc:
+                    result.error = exc
+        return result
+
+    # ------------------------------------------------------------ uploads
+
     def save_uploads(self, paths: list[str]) -> UploadResult:
-        """Copy uploaded files into the documents folder under sanitised names; the uploads' temporary copies
-        are deleted, whether saved or refused."""
+        """Copy uploaded files into the documents folder under sanitised names. A name already taken keeps
+        its file: the upload is saved as "name (2).ext" (or not at all when it is the same file). The uploads'
+        temporary copies are deleted, whether saved or refused."""
         result = UploadResult()
         self.docs_dir.mkdir(parents=True, exist_ok=True)
         for path in paths:
             shown = Path(path).name
             try:
-                result.saved.append(self._save_upload(path, shown))
+                name = self._save_upload(path, shown)
             except UploadRefused as exc:
                 result.refused.append(str(exc))
+                continue
             except OSError as exc:
                 result.refused.append(f"“{shown}” could not be saved ({exc.strerror or exc})")
+            else:
+                result.saved.append(name)
+                wanted = safe_name(shown)
+                if name != wanted:
+                    result.notes.append(f"{wanted} already exists with other content: the upload was saved as {name}")
             finally:
                 upload_folder.forget(path, self.upload_dir)
         return result
@@ -170,29 +267,69 @@ class ChatService:
             raise UploadRefused(f"“{shown}” is larger than the {self.max_upload_mb:g} MB limit")
         if size == 0:
             raise UploadRefused(f"“{shown}” is empty")
-        target = self.docs_dir / name
-        if target.is_symlink() or (target.exists() and not target.is_file()):
-            raise UploadRefused(f"“{name}” already exists in the documents folder and is not a plain file")
-        # Copy under a hidden name (never indexed), then move into place in one step.
+        digest = sha256_of(Path(path))
+        # Copy under a hidden name (never indexed), then give it a name nobody has taken, in one step.
         tmp = self.docs_dir / f".upload-{os.getpid()}-{threading.get_ident()}.tmp"
         try:
             shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            for candidate in _numbered(name):
+                target = self.docs_dir / candidate
+                if os.path.lexists(target):
+                    if target.is_file() and not target.is_symlink() and sha256_of(target) == digest:
+                        return candidate  # the same file is already there
+                    continue
+                try:
+                    os.link(tmp, target)  # fails if the name was taken meanwhile: nothing is ever replaced
+                except FileExistsError:
+                    continue
+                except OSError:  # a file system without hard links
+                    os.replace(tmp, target)
+                return candidate
         finally:
             tmp.unlink(missing_ok=True)
-        return name
+        raise UploadRefused(f"“{shown}”: too many files named like it in the documents folder")
 
-    def remove(self, source: str) -> Path:
-        """Delete an indexed document's file from the documents folder (not yet synced)."""
-        known = {d.source for d in self.bot.documents}
-        if source not in known:
+    # ------------------------------------------------------------ removing
+
+    def indexed(self, source: str):
+        """The index's record of a document, refusing names that are not indexed or not inside the folder."""
+        record = next((d for d in self.bot.documents if d.source == source), None)
+        if record is None:
             raise UploadRefused(f"“{source}” is not an indexed document")
         root = self.docs_dir.resolve()
+        parent = (self.docs_dir / source).parent.resolve()
+        if ".." in Path(source).parts or Path(source).is_absolute() or not (parent == root or root in parent.parents):
+            raise UploadRefused(f"“{source}” is not inside the documents folder")
+        return record
+
+    def remove_from_index(self, source: str, **sync_options) -> SyncReport:
+        """Take a document out of the index and keep it out of later syncs; its file stays in the folder."""
+        self.indexed(source)
+        return self.sync(exclude=[source], **sync_options)
+
+    def add_back(self, source: str, **sync_options) -> SyncReport:
+        """Index again a file that was removed from the index."""
+        if source not in self.bot.snapshot.excluded:
+            raise UploadRefused(f"“{source}” was not removed from the index")
+        return self.sync(include=[source], **sync_options)
+
+    def delete_file(self, source: str, **sync_options) -> SyncReport:
+        """Delete an indexed document's file from the documents folder, then sync. Only the file that was
+        indexed is deleted: one changed since (or replaced by another file) is refused."""
+        record = self.indexed(source)
         path = self.docs_dir / source
-        if ".." in Path(source).parts or Path(source).is_absolute():
-            raise UploadRefused(f"“{source}” is not inside the documents folder")
-        parent = path.parent.resolve()
-        if not (parent == root or root in parent.parents):
-            raise UploadRefused(f"“{source}” is not inside the documents folder")
-        path.unlink(missing_ok=True)  # a symbolic link is removed itself, never its target
-        return path
+        if path.is_symlink():
+            path.unlink()  # the link itself, never its target
+        elif path.is_file():
+            if sha256_of(path) != record.hash:
+                raise UploadRefused(f"“{source}” has changed since it was indexed: sync first, then decide")
+            path.unlink()
+        return self.sync(**sync_options)
+
+
+def _numbered(name: str) -> Iterator[str]:
+    """name.ext, then "name (2).ext", "name (3).ext", ..."""
+    stem, dot, suffix = name.rpartition(".")
+    yield name
+    for n in range(2, 1000):
+        yield f"{stem} ({n}).{suffix}"

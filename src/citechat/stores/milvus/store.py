@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -19,6 +20,7 @@ from ..base import (
     TermStats,
     bm25_scores,
     check_manifest,
+    excluded,
 )
 from .client import AnnSearchRequest, MilvusException, RRFRanker, connect, disconnect, is_lite, translated
 from .schema import BATCH, CHUNK_FIELDS, STATE, chunk_of, quoted, visible
@@ -71,9 +73,10 @@ def current_build(client, name: str) -> str | None:
 class MilvusStore:
     """The index in one Milvus database, under the alias `name`."""
 
-    def __init__(self, address: str, name: str) -> None:
+    def __init__(self, address: str, name: str, index_dir: Path | None = None) -> None:
         self.address = address
         self.name = name
+        self.index_dir = index_dir  # what rebuild hints name
         self.shared = not is_lite(address)
         self.location = f"milvus:{address} (collection {name})"
         self._client = None
@@ -84,7 +87,7 @@ class MilvusStore:
         if not address:
             raise StoreUnavailable("CITECHAT_STORE=milvus needs an address: milvus:PATH.db for Milvus Lite or "
                                    "milvus:http://HOST:19530 for a server.")
-        return cls(address, collection_name(settings))
+        return cls(address, collection_name(settings), settings.index_dir)
 
     @property
     def client(self):
@@ -101,7 +104,7 @@ class MilvusStore:
             raise IndexNotFound(f"No index in {self.location}. Run `citechat index --store milvus:{self.address}` "
                                 "to build it.")
         if expected is not None:
-            check_manifest(state["meta"], expected, self.location)
+            check_manifest(state["meta"], expected, self.location, self.index_dir)
         return MilvusSnapshot(self, build, state)
 
     def state(self) -> str | None:
@@ -149,6 +152,7 @@ class MilvusSnapshot:
         self._filter = visible(self.generation)
         self._df: dict[str, int] = {}
         self.documents = self._documents()
+        self.excluded = excluded(self.meta)
 
     @property
     def client(self):
@@ -161,7 +165,7 @@ class MilvusSnapshot:
         for row in rows:
             value = json.loads(row["value"])
             records.append(DocumentRecord(row["name"], value["title"], value["n_chunks"], value["size"],
-                                          value["indexed_at"]))
+                                          value["indexed_at"], value["hash"]))
         return sorted(records, key=lambda d: d.source)
 
     @translated

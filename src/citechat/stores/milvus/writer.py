@@ -29,7 +29,7 @@ def open_writer(store: MilvusStore, manifest: dict[str, str], rebuild: bool) -> 
         else:
             build = served
         writer = MilvusWriter(client, build, read_state(client, build))
-        check_manifest(writer.meta, manifest, store.location)
+        check_manifest(writer.meta, manifest, store.location, store.index_dir)
         writer.recover()
         yield writer
         writer.flush()
