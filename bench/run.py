@@ -175,7 +175,7 @@ def w_resync(docs: str, index: str) -> dict:
     """Time syncs of the built index after no change, one document added, one changed, one deleted; the folder
     is restored afterwards (untimed)."""
 
-    from citechat import store
+    from citechat.stores import local as store
     from citechat.config import settings
     from citechat.embeddings import Embedder
     from citechat.sync import sync_index
@@ -230,7 +230,7 @@ def w_latency(index: str, nocache_only: bool = False) -> dict:
     if not nocache_only:
         started = time.perf_counter()
         retrieve_bot, answer_bot = Bot(s), Bot(s)  # separate caches: each pass starts cold
-        retrieve_bot.retriever.bm25
+        retrieve_bot.snapshot.bm25
         out["open_seconds"] = time.perf_counter() - started
         retrieve_bot.retrieve(warm), answer_bot.answer(warm)
         for label in ("first", "again"):  # "again": the same questions a second time (cached vectors)

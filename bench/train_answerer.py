@@ -51,7 +51,6 @@ class LeaveOut(Retriever):
 
     def __init__(self, base: Retriever) -> None:
         super().__init__(base.snapshot, base.embedder)
-        self._bm25, self._df = base.bm25, base._df
         self._sentence_tokens = base._sentence_tokens
         self.excluded: set[int] = set()
         self._excluded_df: dict[str, int] = {}

@@ -25,6 +25,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 MODEL = "all-MiniLM-L6-v2"
 ISOLATED_VARIABLES = ("CITECHAT_DOCS", "CITECHAT_INDEX", "CITECHAT_MODEL", "CITECHAT_MAX_FILE_MB", "CITECHAT_LLM")
 PROJECT = Path(__file__).resolve().parents[1]
+# Removed for the session too, but passed on to subprocesses once a test sets them (see `on_store`).
+STORE_VARIABLES = ("CITECHAT_STORE", "CITECHAT_COLLECTION", "CITECHAT_MILVUS_TOKEN")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,7 +35,7 @@ def _isolated_environment(tmp_path_factory):
     # function-scoped fixture). Tests may still monkeypatch.setenv these names; the change is undone after.
     # The indexes that folders get of their own (and the exported model) go to a cache folder of this test run.
     with pytest.MonkeyPatch.context() as patch:
-        for name in ISOLATED_VARIABLES:
+        for name in ISOLATED_VARIABLES + STORE_VARIABLES:
             patch.delenv(name, raising=False)
         patch.setenv("CITECHAT_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield
@@ -219,6 +221,23 @@ def seed_bot(seed_index):
 # ---------------------------------------------------------------- running the command line
 
 
+STORES = ["local", "milvus"]
+
+
+def store_spec(kind: str, folder: Path) -> str:
+    """The CITECHAT_STORE value of a store kind, with a Milvus Lite database in `folder`."""
+    return "local" if kind == "local" else f"milvus:{folder / 'milvus.db'}"
+
+
+@pytest.fixture(params=STORES)
+def on_store(request, tmp_path, monkeypatch) -> str:
+    """Runs the test once per store: CITECHAT_STORE (seen by settings, build_index, open_index and the
+    command line in subprocesses) names it."""
+    spec = store_spec(request.param, tmp_path)
+    monkeypatch.setenv("CITECHAT_STORE", spec)
+    return spec
+
+
 def citechat_command() -> list[str]:
     """The installed `citechat` console script of this virtualenv (or the module, if it is missing)."""
     script = Path(sys.executable).with_name("citechat")
@@ -247,7 +266,7 @@ def copy_tree(src: Path, dst: Path) -> Path:
 def by_source(bot) -> dict[str, list[tuple]]:
     """Each document's chunks, as everything that identifies them, in order."""
     chunks: dict[str, list[tuple]] = defaultdict(list)
-    for c in bot.snapshot.chunks:
+    for c in bot.snapshot.all_chunks():
         chunks[c.source].append((c.ordinal, c.start, c.end, c.page, c.text))
     return {source: sorted(items) for source, items in chunks.items()}
 

@@ -29,7 +29,8 @@ import sqlite3
 import sys
 import types
 
-from citechat import store, sync
+from citechat import sync
+from citechat.stores import local as store
 from citechat.embeddings import Embedder
 
 FILLER = "filler.bin"
@@ -145,8 +146,8 @@ def patch(point: str, fill: str | None) -> None:
                 print("killed after the swap", flush=True)
                 die()
 
-        sync.os = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
-        sync.os.replace = replace
+        store.os = types.SimpleNamespace(**{name: getattr(os, name) for name in dir(os) if not name.startswith("__")})
+        store.os.replace = replace
 
     elif point != "none":
         raise SystemExit(f"unknown point {point}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat import store
+from citechat.stores import local as store
 from citechat.config import folder_key
 from conftest import NOTES_PARAGRAPHS, citechat_command, copy_tree, run_cli, subprocess_env
 

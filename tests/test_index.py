@@ -17,17 +17,20 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat import store
+from citechat.stores import base, local as store
 from citechat.config import settings
 from citechat.sync import TRUST_AFTER_NS, SyncBusy, file_signature, sync_index, sync_lock
 from conftest import (
     COLLECTION_SOURCES,
     QUESTIONS,
+    STORES,
     TEXT_SOURCES,
     assert_consistent,
     citechat_command,
     copy_tree,
+    store_spec,
     subprocess_env,
+    write_collection,
 )
 
 LIGHTHOUSE_Q = QUESTIONS[0][0]
@@ -38,31 +41,48 @@ def file_text(path: Path) -> str:
 
 
 def chunks_of(bot, source: str):
-    return [c for c in bot.snapshot.chunks if c.source == source]
+    return [c for c in bot.snapshot.all_chunks() if c.source == source]
 
 
 def layout(bot) -> list[tuple]:
     """Everything that identifies the chunks of an index, in a stable order."""
-    return sorted((c.source, c.ordinal, c.start, c.end, c.page, c.text) for c in bot.snapshot.chunks)
+    return sorted((c.source, c.ordinal, c.start, c.end, c.page, c.text) for c in bot.snapshot.all_chunks())
+
+
+@pytest.fixture(scope="module", params=STORES)
+def indexed(request, tmp_path_factory, embedder):
+    """(docs_dir, index_dir, report, bot) of the collection indexed once per store. Read-only."""
+    if request.param == "local":
+        return (*request.getfixturevalue("built"), request.getfixturevalue("built_bot"))
+    root = tmp_path_factory.mktemp("built-milvus")
+    docs_dir = write_collection(root / "docs")
+    spec = store_spec("milvus", root)
+    report = citechat.build_index(docs_dir, root / "index", store=spec)
+    return docs_dir, root / "index", report, citechat.open_index(root / "index", store=spec)
+
+
+@pytest.fixture
+def indexed_bot(indexed):
+    return indexed[3]
 
 
 # ---------------------------------------------------------------- a fresh build
 
 
-def test_build_reports_every_document(built, built_bot):
-    _, _, report = built
+def test_build_reports_every_document(indexed, indexed_bot):
+    _, _, report, _ = indexed
     assert report.added == COLLECTION_SOURCES
     assert report.updated == report.removed == report.unchanged == report.skipped == []
-    assert report.documents == len(COLLECTION_SOURCES) == built_bot.n_documents
-    assert report.chunks == built_bot.n_chunks
+    assert report.documents == len(COLLECTION_SOURCES) == indexed_bot.n_documents
+    assert report.chunks == indexed_bot.n_chunks
     assert report.embedded == report.chunks  # every chunk embedded exactly once
-    assert len(chunks_of(built_bot, "notes.txt")) >= 2  # the long file really is split
-    assert_consistent(built_bot)
+    assert len(chunks_of(indexed_bot, "notes.txt")) >= 2  # the long file really is split
+    assert_consistent(indexed_bot)
 
 
 @pytest.mark.parametrize("question, source, phrase, page", QUESTIONS, ids=[q[1] + ":" + q[2] for q in QUESTIONS])
-def test_paraphrased_question_finds_the_right_passage(built_bot, question, source, phrase, page):
-    passages = built_bot.retrieve(question, k=3)
+def test_paraphrased_question_finds_the_right_passage(indexed_bot, question, source, phrase, page):
+    passages = indexed_bot.retrieve(question, k=3)
     assert passages, "no passage retrieved"
     assert passages[0].source == source, [(p.source, p.text[:60]) for p in passages]
     hits = [p for p in passages if p.source == source and phrase in p.text]
@@ -72,24 +92,24 @@ def test_paraphrased_question_finds_the_right_passage(built_bot, question, sourc
     assert scores == sorted(scores, reverse=True)
 
 
-def test_text_passages_point_at_the_exact_characters_of_the_file(built, built_bot):
-    docs_dir = built[0]
+def test_text_passages_point_at_the_exact_characters_of_the_file(indexed, indexed_bot):
+    docs_dir = indexed[0]
     checked = 0
     for source in TEXT_SOURCES:
         content = file_text(docs_dir / source)
-        for c in chunks_of(built_bot, source):
+        for c in chunks_of(indexed_bot, source):
             assert content[c.start : c.end] == c.text
             checked += 1
     for question in (QUESTIONS[0][0], QUESTIONS[1][0]):
-        for p in built_bot.retrieve(question, k=built_bot.n_chunks):
+        for p in indexed_bot.retrieve(question, k=indexed_bot.n_chunks):
             if p.source in TEXT_SOURCES:
                 assert file_text(docs_dir / p.source)[p.start : p.end] == p.text
                 checked += 1
     assert checked > len(TEXT_SOURCES)
 
 
-def test_titles_come_from_each_format(built_bot):
-    titles = {d.source: d.title for d in built_bot.documents}
+def test_titles_come_from_each_format(indexed_bot):
+    titles = {d.source: d.title for d in indexed_bot.documents}
     assert titles == {
         "notes.txt": "Grey Point Lighthouse Notes",
         "guide.md": "Sourdough Starter Guide",
@@ -97,31 +117,31 @@ def test_titles_come_from_each_format(built_bot):
         "report.pdf": "Regional Industry Report",
         "minutes.docx": "Elm Street Council Minutes",
     }
-    for p in built_bot.retrieve("ferry timetable and lighthouse history", k=10):
+    for p in indexed_bot.retrieve("ferry timetable and lighthouse history", k=10):
         assert p.title == titles[p.source]
 
 
-def test_pdf_passages_carry_page_numbers(built_bot):
-    pages = {c.page for c in chunks_of(built_bot, "report.pdf")}
+def test_pdf_passages_carry_page_numbers(indexed_bot):
+    pages = {c.page for c in chunks_of(indexed_bot, "report.pdf")}
     assert pages == {1, 2}
-    assert all(c.page is None for c in built_bot.snapshot.chunks if c.source != "report.pdf")
-    for c in chunks_of(built_bot, "report.pdf"):
+    assert all(c.page is None for c in indexed_bot.snapshot.all_chunks() if c.source != "report.pdf")
+    for c in chunks_of(indexed_bot, "report.pdf"):
         assert ("Brastow" in c.text) == (c.page == 2)
         assert ("Valdoria" in c.text) == (c.page == 1)
 
 
-def test_html_scripts_and_styles_are_not_indexed(built_bot):
-    for c in built_bot.snapshot.chunks:
+def test_html_scripts_and_styles_are_not_indexed(indexed_bot):
+    for c in indexed_bot.snapshot.all_chunks():
         for marker in ("XYZZY", "SCRIPT-MARKER", "secretToken", "plumcolor", "document.write", "<p>"):
             assert marker not in c.text
-    for p in built_bot.retrieve("XYZZY-SCRIPT-MARKER secretToken plumcolor", k=10):
+    for p in indexed_bot.retrieve("XYZZY-SCRIPT-MARKER secretToken plumcolor", k=10):
         assert "XYZZY" not in p.text
 
 
 # ---------------------------------------------------------------- incremental sync
 
 
-def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder):
+def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder, on_store):
     index = tmp_path / "index"
     s = settings(docs_dir=docs, index_dir=index)
     stages = []
@@ -174,7 +194,7 @@ def test_incremental_sync_embeds_only_what_changed(docs, tmp_path, embedder):
     assert fourth.updated == ["notes.txt"] and fourth.added == fourth.removed == []
     bot.reload()
     assert fourth.embedded == len(chunks_of(bot, "notes.txt"))
-    assert not any("whale oil" in c.text for c in bot.snapshot.chunks)
+    assert not any("whale oil" in c.text for c in bot.snapshot.all_chunks())
     for p in bot.retrieve("What fuel did the lighthouse lamp burn in its early years? whale oil", k=bot.n_chunks):
         assert "whale oil" not in p.text
     top = bot.retrieve("What powers the lighthouse lamp today?", k=3)
@@ -212,8 +232,8 @@ def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(
     faiss_written = (index / store.FAISS_NAME).stat().st_mtime_ns
 
     hashed: list[str] = []
-    real_sha = store.sha256_of
-    monkeypatch.setattr(store, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
+    real_sha = base.sha256_of
+    monkeypatch.setattr(base, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
     again = sync_index(s, embedder=embedder)
     assert again.unchanged == COLLECTION_SOURCES and again.embedded == 0
     assert hashed == []  # no document was read
@@ -423,7 +443,7 @@ def test_a_damaged_database_gives_a_clear_error_and_rebuild_recovers(built, buil
     assert layout(citechat.open_index(index)) == layout(built_bot)
 
 
-def test_opening_a_missing_index_says_how_to_build_it(tmp_path):
+def test_opening_a_missing_index_says_how_to_build_it(tmp_path, on_store):
     with pytest.raises(citechat.IndexNotFound, match="citechat index"):
         citechat.open_index(tmp_path / "nothing-here")
 
@@ -492,7 +512,7 @@ def run_and_kill(cmd: list[str], log: Path, ready, timeout: float = 150) -> str:
     return output
 
 
-def test_a_sync_killed_mid_way_loses_nothing(docs, tmp_path, embedder):
+def test_a_sync_killed_mid_way_loses_nothing(docs, tmp_path, embedder, on_store):
     index = tmp_path / "index"
     base = citechat.build_index(docs, index)
     assert write_generated(docs / "ledgers") >= 200
@@ -528,11 +548,13 @@ def test_a_sync_killed_mid_way_loses_nothing(docs, tmp_path, embedder):
     assert any("entry 3.5.0" in p.text for p in hit)
 
 
-def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, embedder):
+def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, embedder, on_store):
     index = tmp_path / "index"
     write_generated(docs / "ledgers")
     first = citechat.build_index(docs, index)
-    before = layout(citechat.open_index(index))
+    reader = citechat.open_index(index)
+    before = layout(reader)
+    reader.close()  # Milvus Lite: one process at a time
 
     output = run_and_kill(
         [*citechat_command(), "index", "--rebuild", "--docs", str(docs), "--index", str(index)],
@@ -540,7 +562,7 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, em
         ready=lambda output: "embedding:" in output,  # the progress bar of the embedding stage
     )
     assert "Indexing" in output
-    assert (index / (store.DB_NAME + ".new")).exists(), "the kill should land while the new index is written"
+    assert rebuild_unfinished(index, on_store), "the kill should land while the new index is written"
 
     bot = citechat.open_index(index)
     assert layout(bot) == before
@@ -550,11 +572,26 @@ def test_a_rebuild_killed_mid_way_leaves_the_old_index_usable(docs, tmp_path, em
 
     redo = citechat.build_index(docs, index, rebuild=True)
     assert redo.chunks == first.chunks and redo.embedded == first.chunks
-    assert not list(index.glob(store.DB_NAME + ".new*"))
+    assert not rebuild_unfinished(index, on_store)
     assert layout(citechat.open_index(index)) == before
 
 
-def test_an_index_remembers_its_documents_folder(docs, tmp_path, embedder):
+def rebuild_unfinished(index: Path, spec: str) -> bool:
+    """Is a rebuild's new index written beside the one in use?"""
+    if spec == "local":
+        return bool(list(index.glob(store.DB_NAME + ".new*")))
+    from citechat.stores.milvus.client import connect, disconnect
+
+    address = spec.partition(":")[2]
+    client = connect(address)
+    try:
+        served = client.describe_alias(index.name)["collection_name"]
+        return any(c > served and not c.endswith("_meta") for c in client.list_collections())
+    finally:
+        disconnect(address)
+
+
+def test_an_index_remembers_its_documents_folder(docs, tmp_path, embedder, on_store):
     index = tmp_path / "index"
     citechat.build_index(docs, index)
     before = citechat.open_index(index)

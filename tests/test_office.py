@@ -14,7 +14,7 @@ import sqlite3
 import pytest
 
 import citechat
-from citechat import store
+from citechat.stores import local as store
 from citechat.answers import location
 from citechat.documents import load_document
 from citechat.eval import normalise

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat import store
+from citechat.stores import local as store
 from citechat.config import settings
 from citechat.documents import load_document
 from citechat.sync import sync_index

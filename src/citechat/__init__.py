@@ -24,10 +24,10 @@ _EXPORTS = {
     "Passage": "citechat.retrieval",
     "SyncReport": "citechat.sync",
     "Settings": "citechat.config",
-    "IndexProblem": "citechat.store",
-    "IndexNotFound": "citechat.store",
-    "IndexMismatch": "citechat.store",
-    "IndexCorrupt": "citechat.store",
+    "IndexProblem": "citechat.stores.base",
+    "IndexNotFound": "citechat.stores.base",
+    "IndexMismatch": "citechat.stores.base",
+    "IndexCorrupt": "citechat.stores.base",
 }
 
 __all__ = sorted(_EXPORTS)

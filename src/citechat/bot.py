@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from . import store
 from .answers import Answer, locate
 from .chat import History, clean_question, condense
 from .config import Settings, settings_for_index
@@ -16,12 +15,18 @@ from .embeddings import Embedder
 from .errors import CitechatError
 from .extractive import ExtractiveAnswerer
 from .retrieval import Passage, Retriever
+from .stores import open_store
+from .stores.base import DocumentRecord, Snapshot, manifest_for
 from .sync import Progress, SyncReport, sync_index
+
+# How often a bot reading a shared store (a Milvus server) looks for a generation another process committed.
+FOLLOW_SECONDS = 1.0
 
 
 class Bot:
     """Answers questions from one index. Searches always see one complete generation of the index:
-    a sync builds the next one on disk and `reload()` swaps it in atomically."""
+    a sync builds the next one and `reload()` swaps it in atomically. On a store other processes write (a
+    Milvus server), the bot follows the generations they commit, checking at most once a second."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, llm=None) -> None:
         """llm: a LangChain chat model, or a CITECHAT_LLM-style spec; default: settings.llm (None: no LLM,
@@ -34,13 +39,18 @@ class Bot:
 
             check_spec(self._llm)
         self.embedder = embedder or Embedder(settings.model)
+        self.store = open_store(settings)
         self._swap = threading.Lock()
-        self._retriever = self._load()
+        self._checked = time.monotonic()
+        try:
+            self._retriever = self._load()
+        except BaseException:
+            self.store.close()
+            raise
         self._llm_answerer = None
 
     def _load(self) -> Retriever:
-        snapshot = store.load_snapshot(self.settings.index_dir, store.manifest_for(self.settings, None))
-        return Retriever(snapshot, self.embedder)
+        return Retriever(self.store.snapshot(manifest_for(self.settings, None)), self.embedder)
 
     def reload(self) -> None:
         retriever = self._load()
@@ -49,17 +59,24 @@ class Bot:
 
     def reload_if_changed(self) -> bool:
         """Serve the index's newest generation if another process (or a sync) has written one since."""
-        state = store.current_state(self.settings.index_dir)
-        meta = self.snapshot.meta
-        if state is None or state == (meta.get("generation", ""), meta.get("faiss_stamp", "")):
+        state = self.store.state()
+        if state is None or state == self.snapshot.state:
             return False
         self.reload()
         return True
 
+    def _follow(self) -> None:
+        """Serve the newest generation of a shared store (at most one check per FOLLOW_SECONDS)."""
+        if not self.store.shared or time.monotonic() - self._checked < FOLLOW_SECONDS:
+            return
+        self._checked = time.monotonic()
+        self.reload_if_changed()
+
     def sync(self, rebuild: bool = False, progress: Progress | None = None, **kwargs) -> SyncReport:
         """Synchronise the index with the documents folder, then serve the new generation. kwargs: those of
         `sync_index` (notify, wait, exclude, include)."""
-        report = sync_index(self.settings, rebuild=rebuild, embedder=self.embedder, progress=progress, **kwargs)
+        report = sync_index(self.settings, rebuild=rebuild, embedder=self.embedder, progress=progress,
+                            store=self.store, **kwargs)
         self.reload()
         return report
 
@@ -71,29 +88,34 @@ class Bot:
         """Index again a file that was removed from the index."""
         return self.sync(include=[source])
 
+    def close(self) -> None:
+        """Release the store (a Milvus Lite file can then be opened by another process)."""
+        self.store.close()
+
     @property
     def retriever(self) -> Retriever:
         with self._swap:
             return self._retriever
 
     @property
-    def snapshot(self) -> store.Snapshot:
+    def snapshot(self) -> Snapshot:
         return self.retriever.snapshot
 
     @property
     def n_chunks(self) -> int:
-        return len(self.snapshot.chunks)
+        return self.snapshot.n_chunks
 
     @property
     def n_documents(self) -> int:
         return len(self.snapshot.documents)
 
     @property
-    def documents(self) -> list[store.DocumentRecord]:
+    def documents(self) -> list[DocumentRecord]:
         return self.snapshot.documents
 
     def retrieve(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         """The k passages that best match the question, best first."""
+        self._follow()
         return self.retriever.search(question, k=k, mode=mode)
 
     def answer(self, question: str, history: History | None = None, k: int = 5) -> Answer:
@@ -124,6 +146,7 @@ class Bot:
     def stream(self, question: str, history: History | None = None, k: int = 5) -> Iterator[str | Answer]:
         """Yield the answer text as it is produced, then the final Answer."""
         started = time.perf_counter()
+        self._follow()
         cleaned = standalone = clean_question(question)
         if not re.search(r"\w", cleaned):
             result = Answer(question=question, text="Please type a question about your documents.", refused=True)
@@ -161,7 +184,8 @@ def open_index(index_dir: str | Path | None = None, docs_dir: str | Path | None 
     """Open a built index: index_dir, else the documents folder's own index (see `settings_for_index`; with
     neither, the project's index/ of seeds/). A docs_dir other than the one the index was built from is
     refused (IndexMismatch). llm: a LangChain chat model or a CITECHAT_LLM-style spec; default $CITECHAT_LLM,
-    else no LLM."""
+    else no LLM.
+    overrides: Settings fields, e.g. store="milvus:index/milvus.db" (default $CITECHAT_STORE, else local)."""
     return Bot(settings_for_index(index_dir, docs_dir, **overrides), llm=llm)
 
 
@@ -172,7 +196,8 @@ def build_index(
     progress: Progress | None = None,
     **overrides,
 ) -> SyncReport:
-    """Synchronise the index in index_dir with the documents in docs_dir; returns what changed."""
+    """Synchronise the index in index_dir with the documents in docs_dir; returns what changed.
+    overrides: Settings fields, e.g. store="milvus:index/milvus.db" (default $CITECHAT_STORE, else local)."""
     return sync_index(settings_for_index(index_dir, docs_dir, **overrides), rebuild=rebuild, progress=progress)
 
 

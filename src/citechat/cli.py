@@ -42,7 +42,8 @@ def cmd_index(args) -> int:
     from .sync import sync_index
 
     settings = settings_for_index(args.index, args.docs)
-    print(f"Indexing {settings.docs_dir} into {settings.index_dir}", file=sys.stderr)
+    where = settings.index_dir if settings.store == "local" else settings.store
+    print(f"Indexing {settings.docs_dir} into {where}", file=sys.stderr)
     show, close = _progress_printer()
     try:
         report = sync_index(settings, rebuild=args.rebuild, progress=show,
@@ -141,7 +142,7 @@ def cmd_eval(args) -> int:
 
 def cmd_status(args) -> int:
     from .bot import open_index
-    from .store import describe
+    from .stores.base import describe
     from .sync import plural
 
     bot = open_index(args.index, args.docs)
@@ -191,11 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"citechat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def store_options(p):
+        p.add_argument("--store", help="where the index lives: local (SQLite + FAISS in the index folder, the "
+                                       "default), milvus:PATH.db (Milvus Lite) or milvus:http://HOST:19530 (a Milvus "
+                                       "server; token in $CITECHAT_MILVUS_TOKEN); default $CITECHAT_STORE")
+        p.add_argument("--collection", help="the index's collection on Milvus (default: the index folder's name)")
+
     def common(p):
         p.add_argument("--docs", help="documents folder (default: $CITECHAT_DOCS, else the index's own folder, "
                                       "else seeds/)")
         p.add_argument("--index", help="index folder (default: $CITECHAT_INDEX, else the documents folder's own "
                                        "index in $CITECHAT_CACHE/indexes/, else index/ for seeds/)")
+        store_options(p)
 
     p = sub.add_parser("index", help="build or update the index from the documents folder")
     common(p)
@@ -216,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", "--k", type=int, default=5, help="k for hit@k (default: 5)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-baseline", action="store_true", help="skip the LangChain tutorial baseline")
+    store_options(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("status", help="show the index, its folder and its documents")
@@ -250,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = build_parser().parse_args(argv)
+    # Settings read these variables, so every command (and the chat window's syncs) uses the store chosen here.
+    for option, variable in (("store", "CITECHAT_STORE"), ("collection", "CITECHAT_COLLECTION")):
+        if getattr(args, option, None):
+            os.environ[variable] = getattr(args, option)
 
     try:
         return args.func(args)

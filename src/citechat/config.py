@@ -39,6 +39,8 @@ ENVIRONMENT = {
     "CITECHAT_MAX_FILE_MB": "max_file_mb",
     "CITECHAT_LLM": "llm",
     "CITECHAT_CACHE": "cache_dir",
+    "CITECHAT_STORE": "store",
+    "CITECHAT_COLLECTION": "collection",
 }
 
 
@@ -72,6 +74,10 @@ class Settings:
     # proxies whose X-Forwarded-For header names the client.
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_ALLOWED_HOSTS"))
     trusted_proxies: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_TRUSTED_PROXIES"))
+    # Where the index lives: "local" (SQLite + FAISS in index_dir), "milvus:PATH.db" or "milvus:http://HOST:19530"
+    # (see stores/); on Milvus, the collection is named after index_dir unless this names it.
+    store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
+    collection: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_COLLECTION") or None)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -151,14 +157,14 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     - no model given: the one the index was built with.
 
     A folder given that differs from the index's own is refused when the index is opened or synced."""
-    from .store import recorded_manifest
+    from .stores import recorded_meta
 
     chosen = {**_chosen_in(os.environ), **_clean({"index_dir": index_dir, "docs_dir": docs_dir, **overrides})}
     base = Settings().with_overrides(**chosen)
     if "index_dir" not in chosen:
         base = replace(base, index_dir=index_for_folder(base.docs_dir, base.cache_dir) if "docs_dir" in chosen
                        else DEFAULT_INDEX)
-    recorded = recorded_manifest(base.index_dir)
+    recorded = recorded_meta(base)
     if "docs_dir" not in chosen and recorded.get("docs_dir"):
         base = replace(base, docs_dir=Path(recorded["docs_dir"]))
     if "model" not in chosen and recorded.get("model"):
@@ -166,7 +172,7 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     return base
 
 
-SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY")
+SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY", "CITECHAT_MILVUS_TOKEN")
 
 
 def redact(text: str) -> str:

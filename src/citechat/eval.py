@@ -92,7 +92,7 @@ def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "")
 def cache_dir(dataset_dir: Path) -> Path:
     """Where `citechat eval` keeps the index of a data set (and the baseline's outcomes beside it); an index
     format of its own, so that a cached index of an older format is never opened."""
-    from .store import FORMAT_VERSION
+    from .stores.base import FORMAT_VERSION
 
     dataset = Path(dataset_dir).resolve()
     key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]

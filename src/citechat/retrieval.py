@@ -1,17 +1,21 @@
-"""Hybrid retrieval over one index snapshot: dense (FAISS), lexical (BM25) and their fusion."""
+"""Hybrid retrieval over one index snapshot: dense and lexical (BM25) search by the store, their fusion, and the
+best-sentence order."""
 
 from __future__ import annotations
 
 import functools
 import math
 import re
-import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .documents import indexed_text
 from .embeddings import Embedder
-from .store import Snapshot
 from .text import sentence_spans
+
+if TYPE_CHECKING:  # stores import tokenize from here
+    from .documents import Chunk
+    from .stores.base import Hit, Snapshot
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 # Reciprocal rank fusion constant (Cormack et al. use 60; smaller favours the top of each list).
@@ -34,7 +38,7 @@ class Passage:
     page: int | None
     score: float
     ordinal: int
-    row: int  # position in the snapshot, unique per chunk
+    row: int  # the chunk's id in the snapshot, unique per chunk
     section: str = ""  # headings the passage sits under: "Handbook › Expenses"
     page_start: int = 0  # where its page starts in the document text (0 when not paged)
     # How each search ranked it (rank -1: not among that search's candidates); read by the answerer.
@@ -65,71 +69,65 @@ def tokenize(text: str) -> list[str]:
     return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
+# Chunks whose sentences' tokens are kept per retriever (an index on a server may be far larger than memory).
+SENTENCE_CACHE = 20_000
+
+
 class Retriever:
+    """Searches one snapshot of the index; the store does the dense and lexical searches."""
+
     def __init__(self, snapshot: Snapshot, embedder: Embedder) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
-        self._bm25 = None
-        self._df: dict[str, int] = {}
-        self._bm25_lock = threading.Lock()
-        self._sentence_tokens: dict[int, list[frozenset[str]]] = {}
-
-    @property
-    def bm25(self):
-        with self._bm25_lock:
-            if self._bm25 is None:
-                self._bm25 = self._build_bm25()
-        return self._bm25
-
-    def _build_bm25(self):
-        import bm25s
-
-        model = bm25s.BM25()
-        corpus = [tokenize(indexed_text(c.title, c.section, c.text)) for c in self.snapshot.chunks]
-        for tokens in corpus:
-            for token in set(tokens):
-                self._df[token] = self._df.get(token, 0) + 1
-        if corpus:
-            model.index(corpus, show_progress=False)
-        return model
+        self._sentence_tokens: OrderedDict[int, list[frozenset[str]]] = OrderedDict()
+        self._chunks: OrderedDict[int, Chunk] = OrderedDict()  # the chunks searches returned, by row
 
     def document_frequency(self, token: str) -> int:
         """In how many chunks the (tokenized) term occurs."""
-        self.bm25
-        return self._df.get(token, 0)
+        return self.snapshot.term_stats([token]).counts[token]
 
     def idf(self, token: str) -> float:
-        n = len(self.snapshot.chunks)
-        df = self.document_frequency(token)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        stats = self.snapshot.term_stats([token])
+        df = stats.counts[token]
+        return math.log(1 + (stats.n_chunks - df + 0.5) / (df + 0.5))
+
+    def _vector(self, question: str):
+        return self.embedder.encode([question], cache=True)[0]
 
     def dense(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
-        if not self.snapshot.chunks:
-            return []
-        query = self.embedder.encode([question], cache=True)
-        scores, rows = self.snapshot.vectors.search(query, min(n, len(self.snapshot.chunks)))
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        return self._rows(self.snapshot.dense(self._vector(question), n))
 
     def lexical(self, question: str, n: int = CANDIDATES) -> list[tuple[int, float]]:
-        if not self.snapshot.chunks:
-            return []
-        model = self.bm25
-        tokens = [t for t in tokenize(question) if t in model.vocab_dict]
-        if not tokens:
-            return []
-        rows, scores = model.retrieve([tokens], k=min(n, len(self.snapshot.chunks)), show_progress=False, n_threads=1)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if s > 0]
+        return self._rows(self.snapshot.lexical(tokenize(question), n))
+
+    def _rows(self, hits: list[Hit]) -> list[tuple[int, float]]:
+        for h in hits:
+            self._remember(self._chunks, h.id, h.chunk)
+        return [(h.id, h.score) for h in hits]
+
+    def _rankings(self, question: str, mode: str) -> tuple[list, list, list]:
+        """(dense, lexical, fused) rankings of rows for the question; only the mode's own are computed."""
+        if mode == "hybrid":
+            hits = self.snapshot.hybrid(self._vector(question), tokenize(question), CANDIDATES)
+            if hits is not None:  # the store fused them: each search's ranking is read from the exact scores
+                fused = self._rows(hits)
+                dense = [(h.id, h.dense) for h in sorted(hits, key=lambda h: -h.dense)]
+                lexical = [(h.id, h.lexical) for h in sorted(hits, key=lambda h: -h.lexical) if h.lexical > 0]
+                return dense, lexical, fused
+        dense = self.dense(question) if mode != "lexical" else []
+        lexical = self.lexical(question) if mode != "dense" else []
+        return dense, lexical, fuse([dense, lexical]) if mode == "hybrid" else []
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         """The k best passages for the question, best first. mode: "hybrid", "dense" or "lexical"."""
-        dense = self.dense(question) if mode != "lexical" else []
-        lexical = self.lexical(question) if mode != "dense" else []
+        self.snapshot.term_stats(tokenize(question))  # one look-up of the question's terms for what follows
+        dense, lexical, fused = self._rankings(question, mode)
         if mode == "dense":
             ranked = dense
         elif mode == "lexical":
             ranked = lexical
         else:
-            ranked = self.by_best_sentence(question, fuse([dense, lexical])[:RERANK])
+            ranked = self.by_best_sentence(question, fused[:RERANK])
         passages = [self.passage(row, score) for row, score in ranked[:k]]
         for results, kind in ((dense, "dense"), (lexical, "lexical")):
             where = {row: (rank, score) for rank, (row, score) in enumerate(results)}
@@ -156,12 +154,20 @@ class Retriever:
         """The token sets of a chunk's sentences, computed once per chunk."""
         cached = self._sentence_tokens.get(row)
         if cached is None:
-            text = self.snapshot.chunks[row].text
-            cached = self._sentence_tokens[row] = [frozenset(tokenize(text[a:b])) for a, b in sentence_spans(text)]
+            text = self._chunks[row].text
+            cached = [frozenset(tokenize(text[a:b])) for a, b in sentence_spans(text)]
+            self._remember(self._sentence_tokens, row, cached)
         return cached
 
+    @staticmethod
+    def _remember(cache: OrderedDict, key, value) -> None:
+        cache[key] = value
+        if len(cache) > SENTENCE_CACHE:
+            cache.popitem(last=False)
+
     def passage(self, row: int, score: float) -> Passage:
-        c = self.snapshot.chunks[row]
+        """The passage of a row that a search of this retriever returned."""
+        c = self._chunks[row]
         return Passage(c.text, c.source, c.title, c.start, c.end, c.page, round(score, 6), c.ordinal, row, c.section,
                        c.page_start)
 

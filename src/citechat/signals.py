@@ -93,7 +93,7 @@ def question_info(question: str, retriever: Retriever) -> QuestionInfo:
              "which": bool(_WHICH.search(question)), "why": bool(_WHY.search(question))}
     names = {m.group(0).lower() for m in re.finditer(r"\b[A-Z][\w&'’-]+", question)}
     return QuestionInfo(question, weights, total, kinds, bool(_SPEECH_QUESTION.search(question)),
-                        max(weights.values(), default=1.0), math.log(2 + len(retriever.snapshot.chunks)),
+                        max(weights.values(), default=1.0), math.log(2 + retriever.snapshot.n_chunks),
                         unknown / total, names, counted(question))
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
-import sqlite3
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import store
+import json
+
+import numpy as np
+
 from .config import SUPPORTED_SUFFIXES, Settings
 from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, folder_not_found, indexed_text
 from .embeddings import Embedder
+from .stores import base, open_store
+from .stores.base import IndexProblem, NewDocument, Store, Writer
 from .reader_process import FileReader
 from .readers import ReadLimits
 
@@ -61,20 +64,8 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-class SyncBusy(store.IndexProblem):
+class SyncBusy(IndexProblem):
     pass
-
-
-class OutOfSpace(store.IndexProblem):
-    pass
-
-
-def _out_of_space(exc: BaseException) -> bool:
-    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return True
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 @contextmanager
@@ -84,7 +75,7 @@ def sync_lock(index_dir: Path, wait: bool, notify: Callable[[str], None]) -> Ite
         index_dir.mkdir(parents=True, exist_ok=True)
         handle = open(index_dir / ".lock", "a")  # "a": never truncate whatever it may point to
     except OSError as exc:
-        raise (store.read_only_error(exc, index_dir) or exc) from exc
+        raise (base.read_only_error(exc, index_dir) or exc) from exc
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,127 +127,65 @@ def sync_index(
     wait: bool = True,
     exclude: Iterable[str] = (),
     include: Iterable[str] = (),
+    store: Store | None = None,
 ) -> SyncReport:
     """Bring the index in line with the documents folder. exclude: files to remove from the index and keep
-    out of later syncs (they stay on disk); include: such files to take back in."""
+    out of later syncs (they stay on disk); include: such files to take back in. store: the open store of
+    these settings (default: opened here and closed at the end)."""
     started = time.perf_counter()
     embedder = embedder or Embedder(settings.model)
     progress = progress or (lambda stage, done, total: None)
-    index_dir = settings.index_dir
     report = SyncReport()
     if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
         raise folder_not_found(settings.docs_dir)
-    manifest = store.manifest_for(settings, embedder.dimension)  # loads the model: its errors come first
-    with sync_lock(index_dir, wait, notify):
-        db_path = index_dir / store.DB_NAME
-        # A rebuild writes a fresh database beside the old one and swaps it in at the end, so the
-        # previous index stays usable until the new one is complete.
-        target = index_dir / (store.DB_NAME + ".new") if rebuild and db_path.exists() else db_path
-        conn = None
-        try:
-            for leftover in index_dir.glob(store.DB_NAME + ".new*"):  # a killed rebuild's: it only takes up space
-                leftover.unlink()
-            kept_out = set(_previous_exclusions(db_path, manifest) if target != db_path else ())
-            conn = store.create(target, manifest)
-            meta = store.read_meta(conn)
-            store.check_manifest(meta, manifest, index_dir)
-            kept_out = (kept_out | set(store.excluded(meta)) | set(exclude)) - set(include)
-            # A file removed from the index and then deleted from the folder is forgotten.
-            kept_out = {name for name in kept_out if os.path.lexists(settings.docs_dir / name)}
-            with store.transaction(conn):
-                store.set_excluded(conn, kept_out)
-            before_embedded = embedder.texts_embedded
-            with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
-                _apply_changes(conn, settings, embedder, report, progress, notify, reader, kept_out)
-            report.embedded = embedder.texts_embedded - before_embedded
-            with store.transaction(conn):
-                store.set_meta(conn, "last_sync", store.now())
-            report.documents, report.chunks = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
-            ).fetchone()
-            if target != db_path:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.close()
-                _retire_wal(db_path)
-                os.replace(target, db_path)
-                for suffix in ("-wal", "-shm"):
-                    Path(str(db_path) + suffix).unlink(missing_ok=True)
-                conn = store.connect(db_path)
-            if target != db_path or not store.faiss_cache_written(index_dir, conn):
-                store.write_faiss_cache(index_dir, conn)
-        except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
-            raise _sync_error(exc, conn, index_dir, settings.docs_dir, target != db_path) from exc
-        finally:
-            if conn is not None:
-                conn.close()
+    manifest = base.manifest_for(settings, embedder.dimension)  # loads the model: its errors come first
+    target = store or open_store(settings)
+    try:
+        with sync_lock(settings.index_dir, wait, notify):
+            kept_out = set(_previous_exclusions(target, manifest) if rebuild else ())
+            with target.writer(manifest, rebuild) as writer:
+                kept_out = (kept_out | set(base.excluded(writer.meta)) | set(exclude)) - set(include)
+                # A file removed from the index and then deleted from the folder is forgotten.
+                kept_out = {name for name in kept_out if os.path.lexists(settings.docs_dir / name)}
+                writer.set_meta({"excluded": json.dumps(sorted(kept_out), ensure_ascii=False)})
+                before_embedded = embedder.texts_embedded
+                with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
+                    _apply_changes(writer, settings, embedder, report, progress, notify, reader, kept_out)
+                report.embedded = embedder.texts_embedded - before_embedded
+                writer.set_meta({"last_sync": time.strftime("%Y-%m-%d %H:%M:%S")})
+                report.documents, report.chunks = writer.counts()
+    finally:
+        if store is None:
+            target.close()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _previous_exclusions(db_path: Path, manifest: dict[str, str]) -> list[str]:
+def _previous_exclusions(target: Store, manifest: dict[str, str]) -> list[str]:
     """A rebuild of the same folder keeps the files removed from the index out of the new one too."""
-    meta = store.recorded_manifest(db_path.parent)
-    return store.excluded(meta) if meta.get("docs_dir") == manifest["docs_dir"] else []
+    meta = target.recorded_meta()
+    return base.excluded(meta) if meta.get("docs_dir") == manifest["docs_dir"] else []
 
 
-def _sync_error(exc: BaseException, conn, index_dir: Path, docs_dir: Path, rebuilding: bool) -> BaseException:
-    """The error a failed sync reports: a full disk, a read-only folder or a damaged database, each saying
-    what to do; anything else as it is."""
-    if _out_of_space(exc):
-        if conn is not None:
-            conn.close()
-        if rebuilding:  # the unfinished rebuild only takes up space
-            for leftover in index_dir.glob(store.DB_NAME + ".new*"):
-                leftover.unlink(missing_ok=True)
-        return OutOfSpace(
-            f"The disk is full: the index in {index_dir} could not be written ({exc}). The index is still "
-            "usable as it was before this step; free some disk space and run the sync again."
-        )
-    if isinstance(exc, OSError):
-        return store.read_only_error(exc, index_dir) or exc
-    if isinstance(exc, sqlite3.DatabaseError):
-        return store.unreadable(exc, index_dir, docs_dir)
-    return exc
-
-
-def _retire_wal(db_path: Path) -> None:
-    """Fold the old database's write-ahead log into it and remove it before the new file takes its name: a
-    log left behind (by a killed process) would be replayed into the new database if the swap is cut short."""
-    try:
-        old = sqlite3.connect(str(db_path), timeout=60, isolation_level=None)
-        try:
-            old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            old.close()
-    except sqlite3.DatabaseError:
-        pass  # a damaged old database: its log is worthless too
-    for suffix in ("-wal", "-shm"):
-        Path(str(db_path) + suffix).unlink(missing_ok=True)
-
-
-def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress, notify,
-                   reader: FileReader, kept_out: set[str]) -> None:
+def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress,
+                   notify, reader: FileReader, kept_out: set[str]) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
     report.excluded = [source for source, _ in files if source in kept_out]
     files = [(source, path) for source, path in files if source not in kept_out]
-    known = {source: (digest, signature) for source, digest, signature
-             in conn.execute("SELECT source, hash, file_stat FROM documents")}
+    known = writer.documents()
     present = {source for source, _ in files}
     trust_before = time.time_ns() - TRUST_AFTER_NS
 
     gone = sorted(set(known) - present)
     if gone:
-        with store.transaction(conn):
-            for source in gone:
-                _delete(conn, source)
-            store.bump_generation(conn)
+        writer.remove(gone)
         report.removed.extend(gone)
 
     max_bytes = settings.max_file_mb * 1024 * 1024
     pending: list[tuple[str, str, int, str | None, str, list[Chunk]]] = []  # (source, hash, size, signature, title, chunks)
-    touched: list[tuple[str | None, str]] = []  # (signature, source): same content, new file metadata
+    touched: dict[str, str | None] = {}  # source -> signature: same content, new file metadata
     pending_chunks = 0
     for done, (source, path) in enumerate(files, start=1):
         progress("reading", done, len(files))
@@ -272,32 +201,29 @@ def _apply_changes(conn, settings: Settings, embedder: Embedder, report: SyncRep
             if signature is not None and signature == known_signature:
                 report.unchanged.append(source)  # not read at all
                 continue
-            digest = store.sha256_of(path)
+            digest = base.sha256_of(path)
             if digest == known_digest:
                 report.unchanged.append(source)
                 if signature != known_signature:
-                    touched.append((signature, source))
+                    touched[source] = signature
                 continue
             doc = reader.read(path, source)
         except (UnreadableFile, OSError) as exc:
             _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
             if source in known:  # its indexed content is stale now
-                with store.transaction(conn):
-                    _delete(conn, source)
-                    store.bump_generation(conn)
+                writer.remove([source])
             continue
         chunks = chunk_document(doc, settings.chunk_chars, settings.overlap_chars)
         (report.updated if source in known else report.added).append(source)
         pending.append((source, digest, size, signature, doc.title, chunks))
         pending_chunks += len(chunks)
         if pending_chunks >= BATCH_CHUNKS:
-            _commit(conn, embedder, pending, progress)
+            _commit(writer, embedder, pending, progress)
             pending, pending_chunks = [], 0
     if pending:
-        _commit(conn, embedder, pending, progress)
+        _commit(writer, embedder, pending, progress)
     if touched:
-        with store.transaction(conn):
-            conn.executemany("UPDATE documents SET file_stat = ? WHERE source = ?", touched)
+        writer.touch(touched)
 
 
 def _skip(report: SyncReport, notify, item: Skipped) -> None:
@@ -305,33 +231,18 @@ def _skip(report: SyncReport, notify, item: Skipped) -> None:
     notify(f"skipped {item.source}: {item.reason}")
 
 
-def _delete(conn, source: str) -> None:
-    conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
-    conn.execute("DELETE FROM documents WHERE source = ?", (source,))
-
-
-def _commit(conn, embedder: Embedder, pending, progress: Progress) -> None:
-    """Embed the pending documents' chunks and store them in one transaction."""
+def _commit(writer: Writer, embedder: Embedder, pending, progress: Progress) -> None:
+    """Embed the pending documents' chunks and store them in one step."""
     texts = [embedding_text(c) for *_, chunks in pending for c in chunks]
-    vectors = []
+    batches = [np.zeros((0, embedder.dimension), dtype=np.float32)]
     step = 512
     for i in range(0, len(texts), step):
         progress("embedding", i, len(texts))
-        vectors.extend(embedder.encode(texts[i : i + step]))
+        batches.append(embedder.encode(texts[i : i + step]))
     progress("embedding", len(texts), len(texts))
-    rows = iter(vectors)
-    with store.transaction(conn):
-        for source, digest, size, signature, title, chunks in pending:
-            _delete(conn, source)
-            conn.executemany(
-                "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector, section, page_start)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                # A generator: a large document's rows (text and vector bytes) are never all built at once.
-                ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text, next(rows).tobytes(), c.section,
-                  c.page_start) for c in chunks),
-            )
-            conn.execute(
-                "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, file_stat) VALUES (?,?,?,?,?,?,?)",
-                (source, digest, title, size, len(chunks), time.time(), signature),
-            )
-        store.bump_generation(conn)
+    vectors = np.concatenate(batches)
+    documents, at = [], 0
+    for source, digest, size, signature, title, chunks in pending:
+        documents.append(NewDocument(source, digest, title, size, signature, chunks, vectors[at : at + len(chunks)]))
+        at += len(chunks)
+    writer.add(documents)

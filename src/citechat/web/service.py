@@ -18,7 +18,7 @@ from ..answers import Answer
 from ..bot import Bot
 from ..config import SUPPORTED_SUFFIXES, Settings
 from ..errors import BadRequest, CitechatError
-from ..store import IndexNotFound, sha256_of
+from ..stores.base import IndexNotFound, sha256_of
 from ..sync import SyncReport, sync_index
 from . import upload_folder
 from ..text import SECTION_SEPARATOR
@@ -136,7 +136,7 @@ def example_questions(bot: Bot, n: int = 4) -> list[str]:
     documents = bot.documents
     questions = [q for d in documents for q in SEED_EXAMPLES.get(d.hash, [])]
     sections: dict[str, str] = {}
-    for chunk in bot.snapshot.chunks:
+    for chunk in bot.snapshot.all_chunks():
         names = [name for name in chunk.section.split(SECTION_SEPARATOR) if name and name != chunk.title]
         if names and len(names[0].split()) <= EXAMPLE_TITLE_WORDS:
             sections.setdefault(chunk.source, names[0])

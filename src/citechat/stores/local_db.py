@@ -1,0 +1,146 @@
+"""The local store's SQLite database: its schema, connections, transactions and the meta table."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .base import IndexCorrupt, IndexProblem, IndexReadOnly, rebuild_hint, writable
+
+DB_NAME = "chunks.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY, hash TEXT NOT NULL, title TEXT NOT NULL, size INTEGER NOT NULL,
+    n_chunks INTEGER NOT NULL, indexed_at REAL NOT NULL, file_stat TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, ordinal INTEGER NOT NULL, title TEXT NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL, page INTEGER, text TEXT NOT NULL, vector BLOB NOT NULL,
+    section TEXT NOT NULL DEFAULT '', page_start INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
+"""
+
+
+def unreadable(exc: BaseException, index_dir: Path, docs_dir: Path | str | None = None) -> IndexProblem:
+    """The error for a database SQLite cannot open or read: a folder it may not write to is said to be
+    read-only (the database may well be intact); anything else is damage, with the rebuild command."""
+    kind = getattr(exc, "sqlite_errorname", "")
+    if kind.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) and not writable(index_dir):
+        return IndexReadOnly(
+            f"The index in {index_dir} cannot be opened: its folder is read-only ({exc}). Make it writable, or "
+            "give the documents another index with --index DIR."
+        )
+    return IndexCorrupt(f"The index database in {index_dir} is unreadable ({exc}). {rebuild_hint(index_dir, docs_dir)}")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection for reading and writing (SQLite errors are raised as they are)."""
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+    except sqlite3.DatabaseError:  # not a database at all: the first statement is where it shows
+        conn.close()
+        raise
+    return conn
+
+
+def connect_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection for reading; in a folder this process may not write to (read-only or immutable), the
+    database is opened read-only instead of being mistaken for a damaged one."""
+    try:
+        return connect(path)
+    except sqlite3.OperationalError:
+        if writable(path.parent):
+            raise
+    try:  # another process has it open (its -shm file exists): read alongside it
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None)
+        conn.execute("SELECT 1 FROM meta LIMIT 1")
+        return conn
+    except sqlite3.OperationalError:
+        pass
+    # Nobody can write here, so nobody changes it while we read.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
+
+
+def create(path: Path, manifest: dict[str, str]) -> sqlite3.Connection:
+    conn = connect(path)
+    try:
+        conn.executescript(_SCHEMA)
+        if "file_stat" not in {row[1] for row in conn.execute("PRAGMA table_info(documents)")}:
+            conn.execute("ALTER TABLE documents ADD COLUMN file_stat TEXT")  # indexes made before it existed
+        with transaction(conn):
+            for key, value in {**manifest, "generation": "0", "last_sync": ""}.items():
+                conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, value))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class transaction:
+    """`with transaction(conn):` runs the block in one IMMEDIATE transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:  # SQLite may have rolled back already (a full disk does)
+            self.conn.execute("ROLLBACK")
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM meta"))
+
+
+def read_recorded_meta(index_dir: Path) -> dict[str, str]:
+    """What an existing index records, unchecked; {} when there is none or it cannot be read."""
+    if not (index_dir / DB_NAME).exists():
+        return {}
+    try:
+        conn = connect_for_reading(index_dir / DB_NAME)
+        try:
+            return read_meta(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}  # a damaged index: whoever opens or rebuilds it reports that
+
+
+def bump_generation(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+_MALFORMED_ROWS = """
+SELECT 1 FROM chunks WHERE typeof(source) != 'text' OR typeof(title) != 'text' OR typeof(text) != 'text'
+    OR typeof(start) != 'integer' OR typeof(end) != 'integer' OR typeof(ordinal) != 'integer'
+    OR typeof(page) NOT IN ('integer', 'null') OR typeof(vector) != 'blob' OR typeof(section) != 'text'
+    OR typeof(page_start) != 'integer'
+UNION ALL
+SELECT 1 FROM documents WHERE typeof(source) != 'text' OR typeof(title) != 'text'
+    OR typeof(n_chunks) != 'integer' OR typeof(size) != 'integer' OR typeof(indexed_at) NOT IN ('integer', 'real')
+LIMIT 1
+"""
+
+
+def check_values(conn: sqlite3.Connection, meta: dict[str, str]) -> None:
+    """Refuse an index whose values have the wrong types (damaged or edited) before anything uses them."""
+    try:
+        numbers_ok = 0 < int(meta["dimension"]) <= 65536 and int(meta["generation"]) >= 0
+    except (KeyError, ValueError):
+        numbers_ok = False
+    if not numbers_ok or conn.execute(_MALFORMED_ROWS).fetchone():
+        raise sqlite3.DatabaseError("it holds malformed values: damaged or edited")
