@@ -36,7 +36,7 @@ from .base import (
     chunk_terms,
     excluded,
     read_only_error,
-    sha256_of,
+    sha256_of,  # noqa: F401 - part of this module's surface
 )
 from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part of this module's surface
     DB_NAME,
@@ -51,8 +51,14 @@ from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part
     transaction,
     unreadable,
 )
+from .local_faiss import (  # noqa: F401 - FAISS_NAME is part of this module's surface
+    FAISS_NAME,
+    cached_faiss,
+    faiss_cache_written,
+    faiss_from_db,
+    write_faiss_cache,
+)
 
-FAISS_NAME = "vectors.faiss"
 
 # ---------------------------------------------------------------- snapshot
 
@@ -154,98 +160,15 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
             documents = [DocumentRecord(*r) for r in conn.execute(
                 "SELECT source, title, n_chunks, size, indexed_at, hash FROM documents ORDER BY source")]
             chunks = [Chunk(*r[1:]) for r in rows]
-            vectors = _cached_faiss(index_dir, meta, len(rows))
+            vectors = cached_faiss(index_dir, meta, len(rows))
             if vectors is None:
-                vectors = _faiss_from_db(conn, int(meta["dimension"]))
+                vectors = faiss_from_db(conn, int(meta["dimension"]))
             conn.execute("COMMIT")
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise unreadable(exc, index_dir, docs) from exc
     return LocalSnapshot(index_dir, meta, chunks, documents, vectors, state_of(index_dir, meta))
-
-
-def _cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
-    import faiss
-
-    path = index_dir / FAISS_NAME
-    stamp = meta.get("faiss_stamp", "")
-    if not stamp or not path.exists():
-        return None
-    generation, _, digest = stamp.partition(":")
-    if generation != meta.get("generation") or sha256_of(path) != digest:
-        return None
-    try:
-        index = faiss.read_index(str(path))
-    except RuntimeError:  # FAISS refused a malformed file: the database, the source of truth, rebuilds it
-        return None
-    if not isinstance(index, faiss.IndexFlatIP) or index.ntotal != n_rows or index.d != int(meta["dimension"]):
-        return None
-    return index
-
-
-def _faiss_from_db(conn: sqlite3.Connection, dimension: int):
-    import faiss
-
-    index = faiss.IndexFlatIP(dimension)
-    batch: list[np.ndarray] = []
-    for (blob,) in conn.execute("SELECT vector FROM chunks ORDER BY id"):
-        if len(blob) != 4 * dimension:
-            raise sqlite3.DatabaseError("a stored vector has the wrong size")
-        vector = np.frombuffer(blob, dtype=np.float32)
-        batch.append(vector)
-        if len(batch) == 4096:
-            index.add(np.stack(batch))
-            batch = []
-    if batch:
-        index.add(np.stack(batch))
-    return index
-
-
-def faiss_cache_written(index_dir: Path, conn: sqlite3.Connection) -> bool:
-    """Is vectors.faiss the file written for the current generation, untouched since (same size and
-    modification time)? Its SHA-256 is checked again whenever an index is opened."""
-    meta = read_meta(conn)
-    try:
-        stat = (index_dir / FAISS_NAME).stat()
-    except OSError:
-        return False
-    return (
-        meta.get("faiss_stamp", "").partition(":")[0] == meta.get("generation")
-        and meta.get("faiss_file") == f"{stat.st_size}:{stat.st_mtime_ns}"
-    )
-
-
-def write_faiss_cache(index_dir: Path, conn: sqlite3.Connection) -> None:
-    """Write vectors.faiss for the current generation atomically, then record its stamp."""
-    import faiss
-
-    conn.execute("BEGIN")
-    meta = read_meta(conn)
-    index = _faiss_from_db(conn, int(meta["dimension"]))
-    conn.execute("COMMIT")
-    path = index_dir / FAISS_NAME
-    tmp = path.with_suffix(".faiss.tmp")
-    tmp.unlink(missing_ok=True)  # never write through a link left in its place
-    try:
-        faiss.write_index(index, str(tmp))
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:  # e.g. a full disk: leave no partial file taking up the space
-        tmp.unlink(missing_ok=True)
-        raise
-    stat = path.stat()
-    with transaction(conn):
-        set_meta(conn, "faiss_stamp", f"{meta['generation']}:{sha256_of(path)}")
-        set_meta(conn, "faiss_file", f"{stat.st_size}:{stat.st_mtime_ns}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def state_of(index_dir: Path, meta: dict[str, str]) -> str:

@@ -2,7 +2,9 @@
 
 - `service.py`: answer, stream, uploads, removal, sync (no web framework);
 - `render.py`: the chat window's HTML and Markdown (pure functions);
-- `gradio_app.py`: the chat window's layout and handlers, and its `/ask` endpoint;
+- `chat_window.py`: the chat window's event handlers, and its `/ask` endpoint;
+- `gradio_app.py`: the chat window's layout, wired to those handlers and mounted on the app;
+- `style.py`: the chat window's theme and CSS;
 - `openai_api.py`: the OpenAI-compatible API under /v1;
 - `security.py`: the loopback rule, the names served, sign-in and API key;
 - `guards.py`: the checks every request passes (Host, Origin, body size, sign-in throttle);
