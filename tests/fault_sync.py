@@ -31,6 +31,7 @@ import types
 
 from citechat import sync
 from citechat.stores import local as store
+from citechat.stores import local_faiss
 from citechat.embeddings import Embedder
 
 FILLER = "filler.bin"
@@ -127,7 +128,7 @@ def patch(point: str, fill: str | None) -> None:
         faiss.write_index = write_index
 
     elif point == "faiss-stamp":
-        real_set_meta = store.set_meta
+        real_set_meta = local_faiss.set_meta
 
         def set_meta(conn, key, value):
             if key == "faiss_stamp":
@@ -135,7 +136,7 @@ def patch(point: str, fill: str | None) -> None:
                 die()
             return real_set_meta(conn, key, value)
 
-        store.set_meta = set_meta
+        local_faiss.set_meta = set_meta  # the FAISS file's stamp is recorded there
 
     elif point == "rebuild-swap":
         real_replace = os.replace
