@@ -12,6 +12,7 @@ from citechat.answers import Answer, Source
 from citechat.web.render import md_text, render_answer, render_sources
 from citechat.web.security import RefuseToServe, check_exposure
 from citechat.web.service import ChatService, UploadRefused, safe_name
+from citechat.web.upload_folder import UploadLedger
 from ui_helpers import (
     OUTPUT,
     REPO,
@@ -114,13 +115,15 @@ def test_uploads_are_checked_before_they_reach_the_documents_folder(tmp_path):
             docs_dir = tmp_path / "docs"
             max_file_mb = 50.0
 
-    service = ChatService(FakeBot(), max_upload_mb=0.001)  # ~1 KB
-    incoming = tmp_path / "incoming"
+    incoming = tmp_path / "uploads"
     incoming.mkdir()
+    ledger = UploadLedger(incoming)
+    service = ChatService(FakeBot(), max_upload_mb=0.001, uploads=ledger)  # ~1 KB
     (incoming / "ok.txt").write_text("fine")
     (incoming / "big.txt").write_text("x" * 5000)
     (incoming / "tool.exe").write_text("MZ")
     (incoming / ".env.txt").write_text("secret")  # hidden name: saved without the leading dot
+    ledger.record([str(incoming / n) for n in ("ok.txt", "big.txt", "tool.exe", ".env.txt")])
     result = service.save_uploads([str(incoming / n) for n in ("ok.txt", "big.txt", "tool.exe", ".env.txt")])
     assert result.saved == ["ok.txt", "env.txt"]
     assert any("big.txt" in m and "MB limit" in m for m in result.refused)

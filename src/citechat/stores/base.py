@@ -16,7 +16,6 @@ retrieval needs something this interface does not offer, the interface changes, 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shlex
@@ -30,6 +29,7 @@ import numpy as np
 from ..config import Settings
 from ..documents import Chunk, indexed_text
 from ..errors import CitechatError
+from ..files import sha256_of  # noqa: F401 - part of this module's surface
 from ..retrieval import tokenize
 
 # 2: chunks record their section path and where their page starts; 2: chunks follow paragraphs and headings.
@@ -335,15 +335,6 @@ def bm25_scores(query: list[str], documents: list[list[str]], stats: TermStats) 
                 score += weight * tf / (tf + norm)
         scores.append(score)
     return scores
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe(meta: dict[str, str]) -> dict[str, str]:

@@ -19,7 +19,6 @@ import gradio as gr  # noqa: E402
 
 from ..answers import Answer  # noqa: E402
 from ..errors import log_line, user_message  # noqa: E402
-from . import upload_folder  # noqa: E402
 from .render import (  # noqa: E402
     SEARCHING_MD,
     delete_prompt_html,
@@ -171,8 +170,9 @@ class ChatWindow:
         try:
             result = self.run_sync(progress, self.service.upload, paths)
         finally:  # also when the upload never reached the service (a sync that failed to start)
-            for path in paths:
-                upload_folder.forget(path, self.service.upload_dir)
+            if self.service.uploads is not None:
+                for path in paths:
+                    self.service.uploads.forget(path)
         report, notes = result.report, result.refused + result.notes
         error = f"Sync failed: {user_message(result.error)}" if result.error else None
         if report is not None:

@@ -211,6 +211,9 @@ def mount_chat_window(app, service: ChatService, credentials: tuple[str, str] | 
         css=CSS,
     )
     mounted = app.routes[-1].app  # the Gradio app just mounted, whose stop event ends every tab's heartbeat
+    # Gradio checks that an event's files were uploaded to it only once `launch()` has run, which a mounted app
+    # never does: without this, an event may name any file on the machine and Gradio copies it in.
+    blocks.has_launched = True
 
     def stop() -> None:
         blocks.close(verbose=False)

@@ -56,6 +56,8 @@ def create_app(service: ChatService, credentials: tuple[str, str] | None = None,
     from .gradio_app import mount_chat_window  # Gradio is slow to import; the CLI's other commands never need it
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    if service.uploads is not None:  # innermost: sees the upload route's own response
+        app.add_middleware(upload_folder.RecordUploads, ledger=service.uploads)
     install_guards(app, hosts or list(LOOPBACK_HOSTS), body_limits(service.max_upload_mb), BODY_LIMIT,
                    throttle_sign_in=credentials is not None)
     app.mount("/v1", create_api(service, api_key))
@@ -166,7 +168,7 @@ def launch(
     bot = open_bot(settings, notify=say)
     hosts = allowed_hosts(host, bot.settings.allowed_hosts)
     uploads = upload_folder.acquire(bot.settings.cache_dir)  # before Gradio is imported (by create_app)
-    service = ChatService(bot, upload_dir=uploads)
+    service = ChatService(bot, uploads=upload_folder.UploadLedger(uploads))
     try:
         app = create_app(service, credentials, api_key, hosts)
     except BaseException:

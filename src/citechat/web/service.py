@@ -18,7 +18,8 @@ from ..answers import Answer
 from ..bot import Bot
 from ..config import SUPPORTED_SUFFIXES, Settings
 from ..errors import BadRequest, CitechatError
-from ..stores.base import IndexNotFound, sha256_of
+from ..files import open_regular, sha256_of, sha256_of_handle
+from ..stores.base import IndexNotFound
 from ..sync import SyncReport, sync_index
 from . import upload_folder
 from ..text import SECTION_SEPARATOR
@@ -170,12 +171,19 @@ class ChatService:
     keep being answered; at most `answer_slots` answers are computed at once, whichever surface asked."""
 
     def __init__(self, bot: Bot, max_upload_mb: float = MAX_UPLOAD_MB, answer_slots: int = ANSWER_SLOTS,
-                 upload_dir: Path | None = None) -> None:
+                 uploads: upload_folder.UploadLedger | None = None) -> None:
+        """uploads: the files the web framework's upload route wrote, the only ones `upload` takes (None: no
+        uploads are taken)."""
         self.bot = bot
         self.max_upload_mb = min(max_upload_mb, bot.settings.max_file_mb)
-        self.upload_dir = upload_dir  # where the web framework puts uploads; their copies there are deleted
+        self.uploads = uploads
         self.sync_lock = threading.Lock()
         self._answer_slots = threading.BoundedSemaphore(answer_slots)
+
+    @property
+    def upload_dir(self) -> Path | None:
+        """Where the web framework puts uploads; their copies there are deleted once saved or refused."""
+        return self.uploads.folder if self.uploads else None
 
     @property
     def docs_dir(self) -> Path:
@@ -237,9 +245,11 @@ class ChatService:
     # ------------------------------------------------------------ uploads
 
     def save_uploads(self, paths: list[str]) -> UploadResult:
-        """Copy uploaded files into the documents folder under sanitised names. A name already taken keeps
-        its file: the upload is saved as "name (2).ext" (or not at all when it is the same file). The uploads'
-        temporary copies are deleted, whether saved or refused."""
+        """Copy uploaded files into the documents folder under sanitised names. Only files the upload route
+        wrote into the server's upload folder are taken (see `UploadLedger`): any other path, a link, or a file
+        that is not regular is refused. A name already taken keeps its file: the upload is saved as
+        "name (2).ext" (or not at all when it is the same file). The uploads' temporary copies are deleted,
+        whether saved or refused."""
         result = UploadResult()
         self.docs_dir.mkdir(parents=True, exist_ok=True)
         for path in paths:
@@ -257,21 +267,32 @@ class ChatService:
                 if name != wanted:
                     result.notes.append(f"{wanted} already exists with other content: the upload was saved as {name}")
             finally:
-                upload_folder.forget(path, self.upload_dir)
+                if self.uploads is not None:
+                    self.uploads.forget(path)
         return result
 
     def _save_upload(self, path: str, shown: str) -> str:
         name = safe_name(shown)
-        size = os.path.getsize(path)
-        if size > self.max_upload_mb * 1024 * 1024:
-            raise UploadRefused(f"“{shown}” is larger than the {self.max_upload_mb:g} MB limit")
-        if size == 0:
-            raise UploadRefused(f"“{shown}” is empty")
-        digest = sha256_of(Path(path))
+        if self.uploads is None or not self.uploads.written(path):
+            raise UploadRefused(f"“{shown}” was not uploaded through the chat window: only files sent to it are "
+                                "taken")
+        with open_regular(Path(path)) as source:
+            size = os.fstat(source.fileno()).st_size
+            if size > self.max_upload_mb * 1024 * 1024:
+                raise UploadRefused(f"“{shown}” is larger than the {self.max_upload_mb:g} MB limit")
+            if size == 0:
+                raise UploadRefused(f"“{shown}” is empty")
+            digest = sha256_of_handle(source)
+            source.seek(0)
+            return self._store_upload(source, name, digest, shown)
+
+    def _store_upload(self, source, name: str, digest: str, shown: str) -> str:
         # Copy under a hidden name (never indexed), then give it a name nobody has taken, in one step.
         tmp = self.docs_dir / f".upload-{os.getpid()}-{threading.get_ident()}.tmp"
         try:
-            shutil.copyfile(path, tmp)
+            tmp.unlink(missing_ok=True)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as copy:
+                shutil.copyfileobj(source, copy)
             for candidate in _numbered(name):
                 target = self.docs_dir / candidate
                 if os.path.lexists(target):

@@ -5,16 +5,26 @@ serves any file in it at `/gradio_api/file=...`. citechat gives each server proc
 (`GRADIO_TEMP_DIR`, which must be set before Gradio is imported), deletes each upload's copy there as soon as
 it is saved into the documents folder or refused, and removes the folder when the server stops; a folder left
 behind by a server that was killed is removed when the next one starts (its lock is no longer held).
+
+`UploadLedger` records the files Gradio's upload route wrote there (`RecordUploads` reads them from its
+responses): an upload event may take those files and no others. Gradio checks the paths an event names only
+when the app was started by its own `launch()`, and copies any other file into this folder before the event
+runs; the ledger does not depend on what Gradio checks.
 """
 
 from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ENV = "GRADIO_TEMP_DIR"
 
@@ -86,12 +96,12 @@ def forget(path: str | Path, folder: Path | None) -> None:
     if folder is None:
         return
     folder = folder.resolve()
-    copy = Path(path).resolve()
-    if folder in copy.parents:
-        copy.unlink(missing_ok=True)
-        if copy.parent != folder:
+    parent = Path(path).parent.resolve()
+    if parent == folder or folder in parent.parents:
+        (parent / Path(path).name).unlink(missing_ok=True)  # a link planted there goes, never its target
+        if parent != folder:
             try:
-                copy.parent.rmdir()  # empty unless the same bytes were uploaded under another name
+                parent.rmdir()  # empty unless the same bytes were uploaded under another name
             except OSError:
                 pass
     for entry in folder.glob("tmp*"):
@@ -100,3 +110,70 @@ def forget(path: str | Path, folder: Path | None) -> None:
                 entry.unlink()
         except OSError:
             pass
+
+
+class UploadLedger:
+    """The files Gradio's upload route wrote into `folder` (by resolved path), oldest forgotten first."""
+
+    def __init__(self, folder: Path, keep: int = 10_000) -> None:
+        self.folder = Path(folder).resolve()
+        self.keep = keep
+        self._paths: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def record(self, paths: list[str]) -> None:
+        with self._lock:
+            for path in paths:
+                resolved = Path(path).resolve()
+                if self.folder in resolved.parents:
+                    self._paths[str(resolved)] = None
+            while len(self._paths) > self.keep:
+                self._paths.popitem(last=False)
+
+    def written(self, path: str | Path) -> bool:
+        """Did the upload route write this file (a regular file in the folder, not a link)?"""
+        path = Path(path)
+        if path.is_symlink() or not path.is_file():
+            return False
+        with self._lock:
+            return str(path.resolve()) in self._paths
+
+    def forget(self, path: str | Path) -> None:
+        """Delete the upload's copy (see `forget` below) and its record."""
+        with self._lock:
+            self._paths.pop(str(Path(path).resolve()), None)
+        forget(path, self.folder)
+
+
+class RecordUploads:
+    """ASGI middleware: records in the ledger the files each successful POST to Gradio's upload route wrote (its
+    response is the JSON list of their paths)."""
+
+    def __init__(self, app: ASGIApp, ledger: UploadLedger, route: str = "/gradio_api/upload") -> None:
+        self.app, self.ledger, self.route = app, ledger, route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != self.route:
+            await self.app(scope, receive, send)
+            return
+        status, body = 0, bytearray()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 200:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._record(bytes(body))
+            await send(message)
+
+        await self.app(scope, receive, recording_send)
+
+    def _record(self, body: bytes) -> None:
+        try:
+            paths = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(paths, list):
+            self.ledger.record([p for p in paths if isinstance(p, str)])
