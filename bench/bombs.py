@@ -57,8 +57,10 @@ def measure(mode: str, path: str) -> dict:
             from citechat.reader_process import FileReader
             from citechat.readers import ReadLimits
 
-            with FileReader(ReadLimits.of(Settings())) as reader:
-                doc = reader.read(Path(path), Path(path).name)
+            from citechat.files import open_regular
+
+            with FileReader(ReadLimits.of(Settings())) as reader, open_regular(Path(path)) as handle:
+                doc = reader.read(handle, Path(path).name, Path(path).name)
         outcome = f"indexed {len(doc.text):,} characters"
     except UnreadableFile as exc:
         outcome = f"skipped: {exc}"

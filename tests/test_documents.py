@@ -198,13 +198,16 @@ def test_find_files_lists_supported_files_with_relative_posix_names(tmp_path):
     os.symlink(docs, docs / "sub" / "loop")
 
     found, skipped = find_files(docs)
-    names = [name for name, _ in found]
+    names = [f.source for f in found]
     assert names == sorted(names)
     assert set(names) == {
         "notes.txt", "guide.md", "ferry.html", "report.pdf", "minutes.docx", "sub/deeper/Upper.TXT", "link-in.md"
     }
-    for name, path in found:
-        assert path == docs / name
+    for f in found:
+        assert f.path == docs / f.source
+        assert f.real == ("guide.md" if f.source == "link-in.md" else f.source)  # a link is read at its target
+        with f.open(docs.resolve()) as handle:
+            assert handle.read() == (docs / f.source).read_bytes()
     reasons = {s.source: s.reason for s in skipped}
     assert "unsupported" in reasons["notes.xyz"] and ".xyz" in reasons["notes.xyz"]
     assert "unsupported" in reasons["README"]

@@ -19,6 +19,7 @@ import pytest
 import citechat
 from citechat.stores import base, local as store
 from citechat.config import settings
+from citechat import sync as sync_module
 from citechat.sync import TRUST_AFTER_NS, SyncBusy, file_signature, sync_index, sync_lock
 from conftest import (
     COLLECTION_SOURCES,
@@ -232,8 +233,13 @@ def test_unchanged_files_are_not_read_again_and_same_size_edits_are_still_found(
     faiss_written = (index / store.FAISS_NAME).stat().st_mtime_ns
 
     hashed: list[str] = []
-    real_sha = base.sha256_of
-    monkeypatch.setattr(base, "sha256_of", lambda path: hashed.append(Path(path).name) or real_sha(path))
+    real_sha = sync_module.sha256_of_handle
+
+    def sha(handle):
+        hashed.append(Path(os.readlink(f"/proc/self/fd/{handle.fileno()}")).name)
+        return real_sha(handle)
+
+    monkeypatch.setattr(sync_module, "sha256_of_handle", sha)
     again = sync_index(s, embedder=embedder)
     assert again.unchanged == COLLECTION_SOURCES and again.embedded == 0
     assert hashed == []  # no document was read

@@ -7,13 +7,13 @@ of one section (the headings above them, kept as the chunk's section path) and o
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from .config import SUPPORTED_SUFFIXES
 from .errors import CitechatError
+from .files import kind_of, open_inside
 from .readers import Document, UnreadableFile, decode_text, load_document  # noqa: F401 (read from here too)
 from .text import HEADING, MARK, SECTION_SEPARATOR, Span, heading_text, segment, split_long
 
@@ -29,6 +29,22 @@ class Chunk:
     ordinal: int
     section: str = ""  # the headings the chunk sits under, outermost first: "Handbook › Expenses"
     page_start: int = 0  # where the chunk's page starts in the document text (0 when not paged)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A file found in the documents folder, and how to open exactly that file again."""
+
+    source: str  # its name in the folder, forward slashes (a link inside the folder keeps its own name)
+    path: Path  # where it is
+    real: str  # its path relative to the folder with every link resolved: what `files.open_inside` opens
+    identity: tuple[int, int]  # (device, inode) when listed
+    size: int  # bytes, when listed
+
+    def open(self, root: Path):
+        """The file, opened as `files.open_inside` does: UnsafeFile if another file, a link or a special
+        file has taken its place since it was listed."""
+        return open_inside(root, self.real, self.identity)
 
 
 @dataclass
@@ -52,21 +68,22 @@ def folder_not_found(docs_dir: Path) -> FolderNotFound:
 # ---------------------------------------------------------------- finding files
 
 
-def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
-    """List indexable files under docs_dir as (relative name, path); report what is left out and why.
+def find_files(docs_dir: Path) -> tuple[list[Listed], list[Skipped]]:
+    """List indexable files under docs_dir, by relative name; report what is left out and why.
 
     Hidden files and folders are ignored. Symbolic links are followed only when they resolve inside
-    docs_dir, so nothing outside the folder is ever read and link loops end.
+    docs_dir, so nothing outside the folder is ever read and link loops end. Open a listed file with
+    `Listed.open(docs_dir.resolve())`: it is refused if anything was swapped in since.
     """
     root = docs_dir.resolve()
-    found: list[tuple[str, Path]] = []
+    found: list[Listed] = []
     skipped: list[Skipped] = []
     seen_dirs: set[Path] = set()
 
     def inside(p: Path) -> bool:
         return p == root or root in p.parents
 
-    def walk(folder: Path, prefix: str) -> None:
+    def walk(folder: Path, prefix: str, real_prefix: str) -> None:
         real = folder.resolve()
         if real in seen_dirs:
             return
@@ -83,6 +100,7 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
             if not _valid_name(rel):  # the index stores names as UTF-8 text; such a name cannot be stored
                 skipped.append(Skipped(_printable(rel), "file name is not valid UTF-8; rename it"))
                 continue
+            real = real_prefix + entry.name
             if entry.is_symlink():
                 try:
                     target = Path(entry.path).resolve(strict=True)
@@ -92,13 +110,15 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
                 if not inside(target):
                     skipped.append(Skipped(rel, "symbolic link points outside the documents folder"))
                     continue
+                real = target.relative_to(root).as_posix()
             if entry.is_dir():
-                walk(Path(entry.path), rel + "/")
+                walk(Path(entry.path), rel + "/", real + "/")
             elif entry.is_file():
                 suffix = os.path.splitext(entry.name)[1]
                 suffix = suffix if len(suffix) > 1 else ""  # "notes." has no type, as for pathlib
                 if suffix.lower() in SUPPORTED_SUFFIXES:
-                    found.append((rel, Path(entry.path)))
+                    info = entry.stat()
+                    found.append(Listed(rel, Path(entry.path), real, (info.st_dev, info.st_ino), info.st_size))
                 else:
                     skipped.append(Skipped(rel, f"unsupported file type '{suffix or '(none)'}'"))
             else:
@@ -106,20 +126,15 @@ def find_files(docs_dir: Path) -> tuple[list[tuple[str, Path]], list[Skipped]]:
 
     if not docs_dir.is_dir():
         raise folder_not_found(docs_dir)
-    walk(docs_dir, "")
+    walk(docs_dir, "", "")
     return found, skipped
 
 
 def _kind(entry: os.DirEntry) -> str:
     try:
-        mode = entry.stat().st_mode
+        return kind_of(entry.stat().st_mode)
     except OSError:
         return "cannot be read"
-    for test, kind in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device")):
-        if test(mode):
-            return kind
-    return "a special file"
 
 
 def _valid_name(name: str) -> bool:

@@ -8,11 +8,13 @@ serves a whole sync (starting it costs about a second, each file then a few mill
 it is killed and replaced when a file overruns, and its address space is capped so that a parser running away
 with memory fails there. Plain text is read in this process: it has no parser to trap.
 
-    with FileReader(ReadLimits(seconds=30)) as reader:
-        doc = reader.read(path, source)      # a Document, or UnreadableFile / TooCostly with the reason
+    with FileReader(ReadLimits(seconds=30)) as reader, open_regular(path) as handle:
+        doc = reader.read(handle, path.name, source)  # a Document, or UnreadableFile / TooCostly with the reason
 
-The child speaks JSON lines over its standard input and output: {"path", "source", "limits"} in, then
-{"document": {...}} or {"skipped": reason, "costly": bool} out. Nothing is unpickled.
+The child reads the file the caller opened, never a path: each request is a JSON line {"name", "source",
+"limits"} sent over a Unix socket together with the open file's descriptor, so the child reads exactly the file
+that was checked, whatever is swapped in at its path. It answers on its standard output with a JSON line,
+{"document": {...}} or {"skipped": reason, "costly": bool}. Nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import socket
 import subprocess
 import sys
 import time
 from collections import OrderedDict
 from dataclasses import asdict
-from pathlib import Path
+from typing import BinaryIO
 
-from .readers import Document, ReadLimits, TooCostly, UnreadableFile, load_document
+from .readers import Document, ReadLimits, TooCostly, UnreadableFile, read_document
 
 IN_PROCESS_SUFFIXES = {".txt", ".md", ".markdown"}
 # The child's address space. Within the unpacking limit python-docx needs about 6x the unpacked XML (a 64 MB
@@ -50,6 +53,7 @@ class FileReader:
     def __init__(self, limits: ReadLimits) -> None:
         self.limits = limits
         self.child: subprocess.Popen | None = None
+        self.requests: socket.socket | None = None
 
     def __enter__(self) -> "FileReader":
         return self
@@ -57,29 +61,29 @@ class FileReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def read(self, path: Path, source: str) -> Document:
-        if path.suffix.lower() in IN_PROCESS_SUFFIXES:
-            return load_document(path, source, self.limits)
-        key = _identity(path, self.limits)
+    def read(self, handle: BinaryIO, name: str, source: str) -> Document:
+        """Read the open file `handle` (of the type its file `name` says) into a Document."""
+        if os.path.splitext(name)[1].lower() in IN_PROCESS_SUFFIXES:
+            return read_document(handle, name, source, self.limits)
+        key = _identity(handle, self.limits)
         if key in _costly:
             raise TooCostly(_costly[key])
         try:
-            return self._read_in_child(path, source)
+            return self._read_in_child(handle, name, source)
         except TooCostly as exc:
             _costly[key] = str(exc)
             while len(_costly) > _COSTLY_KEPT:
                 _costly.popitem(last=False)
             raise
 
-    def _read_in_child(self, path: Path, source: str) -> Document:
+    def _read_in_child(self, handle: BinaryIO, name: str, source: str) -> Document:
         if self.child is None:
-            self.child = _start_child()
-        request = {"path": str(path), "source": source, "limits": asdict(self.limits)}
+            self.child, self.requests = _start_child()
+        request = {"name": name, "source": source, "limits": asdict(self.limits)}
         try:
-            self.child.stdin.write(json.dumps(request).encode() + b"\n")
-            self.child.stdin.flush()
+            socket.send_fds(self.requests, [json.dumps(request).encode()], [handle.fileno()])
             line = _read_line(self.child.stdout, self.limits.seconds + GRACE_SECONDS)
-        except (BrokenPipeError, OSError):
+        except OSError:
             line = b""
         if line is None:  # still working: a parse that cannot be interrupted from inside
             self._stop(kill=True)
@@ -100,8 +104,7 @@ class FileReader:
             return
         if kill:
             child.kill()
-        else:
-            child.stdin.close()  # the child ends at the end of its input
+        self.requests.close()  # the child ends when its request socket closes
         try:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -113,22 +116,28 @@ class FileReader:
         self._stop()
 
 
-def _identity(path: Path, limits: ReadLimits) -> tuple:
-    stat = path.stat()
-    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, limits)
+def _identity(handle: BinaryIO, limits: ReadLimits) -> tuple:
+    info = os.fstat(handle.fileno())
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, limits)
 
 
-def _start_child() -> subprocess.Popen:
-    """A child ready to read: its parsers imported, so that their import never counts against a file's time."""
+def _start_child() -> tuple[subprocess.Popen, socket.socket]:
+    """A child ready to read, and the socket its requests go to: its parsers imported, so that their import
+    never counts against a file's time."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # A fresh interpreter, never a fork: the parent holds torch, FAISS and server threads.
-    child = subprocess.Popen([sys.executable, "-m", "citechat.reader_process"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE)
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "citechat.reader_process", str(theirs.fileno())],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, pass_fds=[theirs.fileno()])
+    finally:
+        theirs.close()
     if _read_line(child.stdout, START_SECONDS) != b"ready\n":
         child.kill()
         child.wait()
         child.stdout.close()
+        ours.close()
         raise OSError("the process that reads PDF, DOCX and HTML files did not start (see the messages above)")
-    return child
+    return child, ours
 
 
 def _read_line(stream, seconds: float) -> bytes | None:
@@ -152,7 +161,7 @@ def _read_line(stream, seconds: float) -> bytes | None:
 # ---------------------------------------------------------------- the child
 
 
-def _serve() -> None:
+def _serve(requests: socket.socket) -> None:
     import resource
 
     import docx  # noqa: F401  (imported now: see _start_child)
@@ -163,10 +172,16 @@ def _serve() -> None:
     os.dup2(2, 1)  # anything a library prints goes to the error stream, never into the replies
     replies.write(b"ready\n")
     replies.flush()
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
+    while True:
+        message, fds, _, _ = socket.recv_fds(requests, 1 << 16, 1)
+        if not message:  # the parent closed its end
+            return
+        request = json.loads(message)
         try:
-            doc = load_document(Path(request["path"]), request["source"], ReadLimits(**request["limits"]))
+            if len(fds) != 1:
+                raise UnreadableFile("the file was not passed to the reader")
+            with os.fdopen(fds[0], "rb") as handle:
+                doc = read_document(handle, request["name"], request["source"], ReadLimits(**request["limits"]))
             reply = {"document": asdict(doc)}
         except UnreadableFile as exc:
             reply = {"skipped": str(exc), "costly": isinstance(exc, TooCostly)}
@@ -175,4 +190,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(socket.socket(fileno=int(sys.argv[1])))

@@ -13,13 +13,16 @@ which adds a hard stop for the parts of a parse that cannot be interrupted from 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .blocks import render_blocks, table_rows
+from .files import open_regular
 from .html_reader import html_blocks
 
 PAGE_SEPARATOR = "\n\n"
@@ -115,18 +118,31 @@ class Document:
 
 def load_document(path: Path, source: str, limits: ReadLimits | None = None) -> Document:
     """Read one file into a Document; raises UnreadableFile with the reason when it cannot be used (TooCostly
-    when it goes past `limits`; without limits, a file costs what it costs)."""
-    suffix = path.suffix.lower()
+    when it goes past `limits`; without limits, a file costs what it costs). A link or a special file is
+    refused (see `files.open_regular`)."""
+    try:
+        handle = open_regular(path)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read file: {exc.strerror or exc}") from exc
+    with handle:
+        return read_document(handle, path.name, source, limits)
+
+
+def read_document(handle: BinaryIO, name: str, source: str, limits: ReadLimits | None = None) -> Document:
+    """Read a Document from an open file, of the type its `name` says (see `load_document`)."""
+    suffix = os.path.splitext(name)[1].lower()
+    stem = os.path.splitext(name)[0]
     budget = Budget(limits)
     try:
+        handle.seek(0)  # a descriptor passed from another process shares its position: it may be anywhere
         if suffix in (".txt", ".md", ".markdown"):
-            doc = _load_text(path, source)
+            doc = _load_text(handle, source, stem, markdown=suffix != ".txt")
         elif suffix in (".html", ".htm"):
-            doc = _load_html(path, source)
+            doc = _load_html(handle, source, stem)
         elif suffix == ".pdf":
-            doc = _load_pdf(path, source, budget)
+            doc = _load_pdf(handle, source, stem, budget)
         elif suffix == ".docx":
-            doc = _load_docx(path, source, budget)
+            doc = _load_docx(handle, source, stem, budget)
         else:
             raise UnreadableFile(f"unsupported file type '{suffix}'")
         if suffix not in (".pdf", ".docx"):  # those two count as they read
@@ -182,31 +198,30 @@ def first_line_title(text: str, fallback: str) -> str:
     return fallback
 
 
-def _load_text(path: Path, source: str) -> Document:
-    with open(path, "rb") as f:  # a large binary file is refused from its first block, never read whole
-        head = f.read(8192)
-        if head.strip() and _looks_binary(head):
-            raise UnreadableFile("binary content, not text")
-        f.seek(0)
-        data = f.read()
+def _load_text(f: BinaryIO, source: str, stem: str, markdown: bool) -> Document:
+    head = f.read(8192)  # a large binary file is refused from its first block, never read whole
+    if head.strip() and _looks_binary(head):
+        raise UnreadableFile("binary content, not text")
+    f.seek(0)
+    data = f.read()
     if not data or data.isspace():
         raise UnreadableFile("empty file")
     text = decode_text(data)
-    title = first_line_title(text, path.stem)
-    if path.suffix.lower() in (".md", ".markdown"):
+    title = first_line_title(text, stem)
+    if markdown:
         heading = re.search(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", text, re.M)
         if heading:
             title = heading.group(1)[:200]
     return Document(source, title, text)
 
 
-def _load_html(path: Path, source: str) -> Document:
-    data = path.read_bytes()
+def _load_html(f: BinaryIO, source: str, stem: str) -> Document:
+    data = f.read()
     if not data.strip():
         raise UnreadableFile("empty file")
     blocks, title = html_blocks(decode_text(data))
     text = render_blocks(blocks)
-    return Document(source, title[:200] or first_line_title(text, path.stem), text)
+    return Document(source, title[:200] or first_line_title(text, stem), text)
 
 
 # ---------------------------------------------------------------- PDF
@@ -224,7 +239,7 @@ def join_pages(page_texts: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return "".join(parts), pages
 
 
-def _load_pdf(path: Path, source: str, budget: Budget) -> Document:
+def _load_pdf(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError
 
@@ -236,7 +251,7 @@ def _load_pdf(path: Path, source: str, budget: Budget) -> Document:
                                                                    "array_based_stream")} if unpacked else {}
     try:
         with apply_configuration(**caps):
-            reader = PdfReader(str(path))
+            reader = PdfReader(f)
             if reader.is_encrypted:
                 try:
                     unlocked = reader.decrypt("")
@@ -256,18 +271,19 @@ def _load_pdf(path: Path, source: str, budget: Budget) -> Document:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:
         pass
-    return Document(source, meta_title.strip()[:200] or first_line_title(text, path.stem), text, pages)
+    return Document(source, meta_title.strip()[:200] or first_line_title(text, stem), text, pages)
 
 
 # ---------------------------------------------------------------- DOCX
 
 
-def check_zip(path: Path, limits: ReadLimits) -> None:
+def check_zip(f: BinaryIO, limits: ReadLimits) -> None:
     """Refuse a ZIP package whose parts unpack to more than the limit, before anything is unpacked. The
     declared sizes are a bound: zipfile never returns more than an entry's declared size (a longer stream fails
     its CRC check, or is cut there), and python-docx reads every part through zipfile."""
-    with zipfile.ZipFile(path) as package:
+    with zipfile.ZipFile(f) as package:
         entries = package.infolist()
+    f.seek(0)
     if len(entries) > MAX_DOCX_PARTS:
         raise TooCostly(f"the package holds {len(entries):,} parts, more than a document has (limit {MAX_DOCX_PARTS:,})")
     unpacked = sum(entry.file_size for entry in entries)
@@ -276,13 +292,13 @@ def check_zip(path: Path, limits: ReadLimits) -> None:
         raise limits.too_big(f"unpacks to {megabytes:,.{0 if megabytes >= 10 else 1}f} MB, more than the limit of")
 
 
-def _load_docx(path: Path, source: str, budget: Budget) -> Document:
+def _load_docx(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
     import docx
     from docx.table import Table
 
     if budget.limits:
-        check_zip(path, budget.limits)
-    d = docx.Document(str(path))
+        check_zip(f, budget.limits)
+    d = docx.Document(f)
     style_of = _style_names()
     blocks: list[tuple[str, str]] = []
     for item in d.iter_inner_content():  # paragraphs and tables in document order
@@ -297,7 +313,7 @@ def _load_docx(path: Path, source: str, budget: Budget) -> Document:
                 blocks.append((_docx_kind(item, style_of(item)), text))
     text = render_blocks(blocks)
     title = (d.core_properties.title or "").strip()
-    return Document(source, title[:200] or first_line_title(text, path.stem), text)
+    return Document(source, title[:200] or first_line_title(text, stem), text)
 
 
 def _style_names():

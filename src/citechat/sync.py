@@ -17,6 +17,7 @@ import numpy as np
 from .config import SUPPORTED_SUFFIXES, Settings
 from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, folder_not_found, indexed_text
 from .embeddings import Embedder
+from .files import UnsafeFile, sha256_of_handle
 from .stores import base, open_store
 from .stores.base import IndexProblem, NewDocument, Store, Writer
 from .reader_process import FileReader
@@ -172,10 +173,10 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
         _skip(report, notify, item)
-    report.excluded = [source for source, _ in files if source in kept_out]
-    files = [(source, path) for source, path in files if source not in kept_out]
+    report.excluded = [listed.source for listed in files if listed.source in kept_out]
+    files = [listed for listed in files if listed.source not in kept_out]
     known = writer.documents()
-    present = {source for source, _ in files}
+    present = {listed.source for listed in files}
     trust_before = time.time_ns() - TRUST_AFTER_NS
 
     gone = sorted(set(known) - present)
@@ -187,29 +188,35 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
     pending: list[tuple[str, str, int, str | None, str, list[Chunk]]] = []  # (source, hash, size, signature, title, chunks)
     touched: dict[str, str | None] = {}  # source -> signature: same content, new file metadata
     pending_chunks = 0
-    for done, (source, path) in enumerate(files, start=1):
+    root = settings.docs_dir.resolve()
+    for done, listed in enumerate(files, start=1):
         progress("reading", done, len(files))
+        source = listed.source
+        too_large = UnreadableFile(f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB "
+                                   "to raise it)")
         try:
-            stat = path.stat()
-            size = stat.st_size
-            if size > max_bytes:
-                raise UnreadableFile(
-                    f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB to raise it)"
-                )
-            signature = file_signature(stat, trust_before)
-            known_digest, known_signature = known.get(source, (None, None))
-            if signature is not None and signature == known_signature:
-                report.unchanged.append(source)  # not read at all
-                continue
-            digest = base.sha256_of(path)
-            if digest == known_digest:
-                report.unchanged.append(source)
-                if signature != known_signature:
-                    touched[source] = signature
-                continue
-            doc = reader.read(path, source)
+            if listed.size > max_bytes:
+                raise too_large  # without opening it
+            # Opened once, following no link, and read only through this handle (the reader process too).
+            with listed.open(root) as handle:
+                stat = os.fstat(handle.fileno())
+                size = stat.st_size
+                if size > max_bytes:
+                    raise too_large
+                signature = file_signature(stat, trust_before)
+                known_digest, known_signature = known.get(source, (None, None))
+                if signature is not None and signature == known_signature:
+                    report.unchanged.append(source)  # not read at all
+                    continue
+                digest = sha256_of_handle(handle)
+                if digest == known_digest:
+                    report.unchanged.append(source)
+                    if signature != known_signature:
+                        touched[source] = signature
+                    continue
+                doc = reader.read(handle, listed.path.name, source)
         except (UnreadableFile, OSError) as exc:
-            _skip(report, notify, Skipped(source, str(exc) if isinstance(exc, UnreadableFile) else f"cannot read file: {exc}"))
+            _skip(report, notify, Skipped(source, _reason(exc)))
             if source in known:  # its indexed content is stale now
                 writer.remove([source])
             continue
@@ -224,6 +231,14 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
         _commit(writer, embedder, pending, progress)
     if touched:
         writer.touch(touched)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnreadableFile):
+        return str(exc)
+    if isinstance(exc, UnsafeFile):
+        return f"changed while it was being indexed ({exc}); the next sync reads it again"
+    return f"cannot read file: {exc.strerror or exc}"
 
 
 def _skip(report: SyncReport, notify, item: Skipped) -> None:
