@@ -137,6 +137,9 @@ def test_rebuild_hints_name_the_index_they_are_about(notes_index, tmp_path):
     for command in (["ask", QUESTION], ["status"]):
         line = one_clean_line(run_cli(*command, "--docs", str(docs), "--index", str(index)))
         assert f"citechat index --docs {docs} --index {index} --rebuild" in line
+        # Given only the index, whose record is unreadable, the hint cannot know the folder and invents none.
+        line = one_clean_line(run_cli(*command, "--index", str(index)))
+        assert f"citechat index --docs FOLDER --index {index} --rebuild" in line and "seeds" not in line
     fixed = run_cli("index", "--docs", str(docs), "--index", str(index), "--rebuild")
     assert fixed.returncode == 0, fixed.stderr
 

@@ -50,7 +50,10 @@ class Bot:
         self._llm_answerer = None
 
     def _load(self) -> Retriever:
-        return Retriever(self.store.snapshot(manifest_for(self.settings, None)), self.embedder)
+        expected = manifest_for(self.settings, None)
+        if not self.settings.docs_known:  # an index that cannot say its folder: no folder is checked or named
+            expected["docs_dir"] = ""
+        return Retriever(self.store.snapshot(expected), self.embedder)
 
     def reload(self) -> None:
         retriever = self._load()

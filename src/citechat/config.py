@@ -78,6 +78,14 @@ class Settings:
     # (see stores/); on Milvus, the collection is named after index_dir unless this names it.
     store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
     collection: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_COLLECTION") or None)
+    # Where docs_dir came from: "given" (an argument or CITECHAT_DOCS), "index" (recorded by the index) or
+    # "default" (seeds/, which only the project's own index/ is known to hold).
+    docs_origin: str = "default"
+
+    @property
+    def docs_known(self) -> bool:
+        """Is docs_dir known to be the index's folder (rather than a default nobody chose)?"""
+        return self.docs_origin != "default" or self.index_dir == DEFAULT_INDEX
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -92,6 +100,8 @@ class Settings:
 
 def _clean(values: dict) -> dict:
     clean = {k: v for k, v in values.items() if v is not None}
+    if "docs_dir" in clean:
+        clean.setdefault("docs_origin", "given")
     for key in ("docs_dir", "index_dir", "prompts_dir", "cache_dir"):
         if key in clean:
             clean[key] = Path(clean[key]).expanduser().absolute()
@@ -166,7 +176,7 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
                        else DEFAULT_INDEX)
     recorded = recorded_meta(base)
     if "docs_dir" not in chosen and recorded.get("docs_dir"):
-        base = replace(base, docs_dir=Path(recorded["docs_dir"]))
+        base = replace(base, docs_dir=Path(recorded["docs_dir"]), docs_origin="index")
     if "model" not in chosen and recorded.get("model"):
         base = replace(base, model=recorded["model"])
     return base

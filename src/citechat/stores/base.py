@@ -237,9 +237,12 @@ class Store(Protocol):
 
 
 def rebuild_hint(index_dir: Path | str, docs_dir: Path | str | None = None) -> str:
-    """How to rebuild this index, naming it (and its documents folder, when known)."""
-    docs = f"--docs {shlex.quote(str(docs_dir))} " if docs_dir else ""
-    return f"Run `citechat index {docs}--index {shlex.quote(str(index_dir))} --rebuild` to rebuild it."
+    """How to rebuild this index, naming it and its documents folder (a placeholder when it is not known)."""
+    index = shlex.quote(str(index_dir))
+    if not docs_dir:
+        return (f"Run `citechat index --docs FOLDER --index {index} --rebuild` to rebuild it, FOLDER being the "
+                "folder of documents it indexes.")
+    return f"Run `citechat index --docs {shlex.quote(str(docs_dir))} --index {index} --rebuild` to rebuild it."
 
 
 def manifest_for(settings: Settings, dimension: int | None) -> dict[str, str]:

@@ -143,7 +143,7 @@ class LocalSnapshot:
 def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> LocalSnapshot:
     db_path = index_dir / DB_NAME
     docs = expected_manifest and expected_manifest.get("docs_dir")
-    if not db_path.exists():
+    if not os.path.lexists(db_path):
         build = f"citechat index{f' --docs {shlex.quote(docs)}' if docs else ''} --index {shlex.quote(str(index_dir))}"
         raise IndexNotFound(f"No index in {index_dir}. Run `{build}` to build it.")
     try:
@@ -174,7 +174,7 @@ def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> 
 def state_of(index_dir: Path, meta: dict[str, str]) -> str:
     """Which database file (a rebuild swaps in another) at which generation."""
     try:
-        inode = (index_dir / DB_NAME).stat().st_ino
+        inode = os.lstat(index_dir / DB_NAME).st_ino
     except OSError:
         inode = 0
     return f"{inode}:{meta.get('generation', '')}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
+from ..files import kind_of
 from .base import IndexCorrupt, IndexProblem, IndexReadOnly, rebuild_hint, writable
 
 DB_NAME = "chunks.sqlite"
@@ -36,8 +39,21 @@ def unreadable(exc: BaseException, index_dir: Path, docs_dir: Path | str | None 
     return IndexCorrupt(f"The index database in {index_dir} is unreadable ({exc}). {rebuild_hint(index_dir, docs_dir)}")
 
 
+def check_regular(path: Path) -> None:
+    """Refuse a database path that is a link or a special file (a named pipe, a device): SQLite would follow
+    it or wait on it. IndexCorrupt with what to do."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise IndexCorrupt(f"{path} is {kind_of(info.st_mode)}, not the index database. Move it away and rebuild: "
+                           f"{rebuild_hint(path.parent)[0].lower()}{rebuild_hint(path.parent)[1:]}")
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection for reading and writing (SQLite errors are raised as they are)."""
+    check_regular(path)
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -104,7 +120,7 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
 
 def read_recorded_meta(index_dir: Path) -> dict[str, str]:
     """What an existing index records, unchecked; {} when there is none or it cannot be read."""
-    if not (index_dir / DB_NAME).exists():
+    if not os.path.lexists(index_dir / DB_NAME):
         return {}
     try:
         conn = connect_for_reading(index_dir / DB_NAME)
@@ -112,7 +128,7 @@ def read_recorded_meta(index_dir: Path) -> dict[str, str]:
             return read_meta(conn)
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, IndexCorrupt):
         return {}  # a damaged index: whoever opens or rebuilds it reports that
 
 

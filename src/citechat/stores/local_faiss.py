@@ -4,33 +4,58 @@ it was built from and its SHA-256, read only when both match, and written atomic
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
+import struct
 from pathlib import Path
 
 import numpy as np
 
-from .base import sha256_of
+from ..files import UnsafeFile, open_regular, sha256_of, sha256_of_handle
+from .base import IndexCorrupt
 from .local_db import read_meta, set_meta, transaction
 
 FAISS_NAME = "vectors.faiss"
 
 
+# How faiss.write_index lays out an IndexFlatIP: fourcc, dimension, rows, two unused fields, is_trained, metric,
+# then the number of floats that follow (rows x dimension) and the floats themselves.
+_FLAT_HEADER = struct.Struct("<4siqqq?iQ")
+
+
 def cached_faiss(index_dir: Path, meta: dict[str, str], n_rows: int):
-    """The FAISS file if it is the one written for this generation and untouched, else None."""
+    """The FAISS file if it is the one written for this generation and untouched, else None. Its size and
+    header are checked before FAISS allocates anything, and it is read through one handle that follows no
+    link (IndexCorrupt for a link or a special file in its place)."""
     import faiss
 
     path = index_dir / FAISS_NAME
     stamp = meta.get("faiss_stamp", "")
-    if not stamp or not path.exists():
+    if not stamp or not os.path.lexists(path):
         return None
     generation, _, digest = stamp.partition(":")
-    if generation != meta.get("generation") or sha256_of(path) != digest:
+    if generation != meta.get("generation"):
         return None
+    dimension = int(meta["dimension"])
     try:
-        index = faiss.read_index(str(path))
-    except RuntimeError:  # FAISS refused a malformed file: the database, the source of truth, rebuilds it
-        return None
-    if not isinstance(index, faiss.IndexFlatIP) or index.ntotal != n_rows or index.d != int(meta["dimension"]):
+        handle = open_regular(path)
+    except UnsafeFile as exc:
+        raise IndexCorrupt(f"{path} is {exc}. Delete it (`rm {shlex.quote(str(path))}`): citechat writes it "
+                           "again from the index database.") from None
+    with handle:
+        if os.fstat(handle.fileno()).st_size != _FLAT_HEADER.size + 4 * n_rows * dimension:
+            return None
+        fourcc, d, ntotal, _, _, _, _, floats = _FLAT_HEADER.unpack(handle.read(_FLAT_HEADER.size))
+        if (fourcc, d, ntotal, floats) != (b"IxFI", dimension, n_rows, n_rows * dimension):
+            return None
+        if sha256_of_handle(handle) != digest:
+            return None
+        handle.seek(0)
+        try:
+            index = faiss.read_index(faiss.PyCallbackIOReader(handle.read))
+        except RuntimeError:  # FAISS refused a malformed file: the database, the source of truth, rebuilds it
+            return None
+    if not isinstance(index, faiss.IndexFlatIP) or index.ntotal != n_rows or index.d != dimension:
         return None
     return index
 
@@ -59,7 +84,7 @@ def faiss_cache_written(index_dir: Path, conn: sqlite3.Connection) -> bool:
     modification time)? Its SHA-256 is checked again whenever an index is opened."""
     meta = read_meta(conn)
     try:
-        stat = (index_dir / FAISS_NAME).stat()
+        stat = os.lstat(index_dir / FAISS_NAME)
     except OSError:
         return False
     return (
