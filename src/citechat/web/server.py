@@ -25,6 +25,7 @@ from ..bot import Bot
 from ..config import Settings
 from ..errors import log_line
 from . import upload_folder
+from .connections import KEEP_ALIVE_SECONDS, GuardedH11Protocol, max_connections, quiet_accept_errors
 from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
 from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
@@ -67,6 +68,14 @@ def create_app(service: ChatService, credentials: tuple[str, str] | None = None,
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, say) -> None:
+        super().__init__(config)
+        self.say = say
+
+    async def startup(self, sockets=None) -> None:
+        quiet_accept_errors(self.say)
+        await super().startup(sockets)
+
     async def shutdown(self, sockets=None) -> None:
         # Gradio keeps a stream open to every browser tab and client until told to stop; tell it from the
         # server's own event loop (its stop event is not thread-safe), then stop as usual.
@@ -177,9 +186,12 @@ def launch(
     # X-Forwarded-For is believed only from the proxies named: uvicorn's default believes any local process,
     # which could then pick the address the sign-in throttle counts failures for.
     proxies = ",".join(bot.settings.trusted_proxies)
+    # Slow or silent clients are timed out, and connections capped below the file limit (connections.py).
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
-    running = RunningServer(url_of(sock), app, _Server(config))
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                            http=GuardedH11Protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                            limit_concurrency=max_connections())
+    running = RunningServer(url_of(sock), app, _Server(config, say))
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
         f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
         f"{service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
