@@ -183,6 +183,11 @@ def test_malformed_json_oversized_bodies_and_unknown_paths(server):
     assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]["message"]
     huge = httpx.post(api + "/chat/completions", content=b" " * (5 * 1024 * 1024), timeout=60)
     assert huge.status_code == 413 and "larger than" in huge.json()["error"]["message"]
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"n": ' + b"9" * 100_000 + b"}"):  # nesting, a huge number
+        refused = httpx.post(api + "/chat/completions", content=body, timeout=60,
+                             headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
+        assert "Traceback" not in refused.text
     missing = httpx.get(api + "/embeddings", timeout=60)
     assert missing.status_code == 404 and "error" in missing.json()
     # The window is still served beside the API, on the same port.

@@ -270,3 +270,16 @@ def test_serve_syncs_at_start_what_changed_while_it_was_down(tmp_path, embedder)
         wait_for(lambda: "Mara Quint" in client.predict("Who built the Zorblat bridge?", api_name="/ask")[0],
                  "the startup sync to index the file", timeout=120)
     assert "synced with the folder: 1 added" in (tmp_path / "serve.log").read_text()
+
+
+def test_a_file_name_with_markup_is_shown_as_text(page, served, tmp_path):
+    from playwright.sync_api import expect
+
+    tricky = [tmp_path / '<img src="x" onerror="document.title=1">.exe', tmp_path / "<b>bold<b>.zip"]
+    for path in tricky:
+        path.write_text("not a document")
+    upload(page, *tricky)
+    expect(page.locator("#sync-message")).to_contain_text("is not a supported type", timeout=WAIT_MS)
+    assert page.locator('img[src="x"]').count() == 0 and page.locator("[data-testid=toast-body] b").count() == 0
+    assert page.title() == "citechat"
+    assert not {path.name for path in tricky} & {d.source for d in served[1].documents}

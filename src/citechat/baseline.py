@@ -5,6 +5,7 @@ similarity_search. For comparison only (`citechat eval`, bench/); it needs the t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MODEL = "all-MiniLM-L6-v2"
@@ -35,7 +36,7 @@ def load(docs: Path) -> list:
 
     loaders = {".pdf": PyPDFLoader, ".docx": Docx2txtLoader, ".html": BSHTMLLoader, ".htm": BSHTMLLoader}
     documents = []
-    for p in sorted(Path(docs).rglob("*")):
+    for p in regular_files(Path(docs)):
         suffix = p.suffix.lower()
         if suffix in (".txt", ".md"):
             documents.append(Document(page_content=p.read_text(encoding="utf-8"), metadata={"source": p.name}))
@@ -43,6 +44,19 @@ def load(docs: Path) -> list:
             for d in loaders[suffix](str(p)).load():
                 documents.append(Document(page_content=d.page_content, metadata={**d.metadata, "source": p.name}))
     return documents
+
+
+def regular_files(docs: Path) -> list[Path]:
+    """The regular files under docs, sorted, reached without following any link (a link, and whatever lies
+    beyond it, is left out), so the baseline never reads outside the corpus."""
+    found = []
+    for folder, subfolders, names in os.walk(docs):  # os.walk does not descend into linked folders
+        subfolders.sort()
+        for name in names:
+            path = Path(folder) / name
+            if not path.is_symlink() and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def build(docs: Path, embeddings) -> tuple[object, list]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -11,6 +10,7 @@ from dataclasses import asdict
 
 from .config import redact, settings as make_settings, settings_for_index
 from .errors import CitechatError, log_line, user_message
+from .terminal import shown, shown_json, shown_name
 
 
 UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions"}
@@ -43,22 +43,23 @@ def cmd_index(args) -> int:
 
     settings = settings_for_index(args.index, args.docs)
     where = settings.index_dir if settings.store == "local" else settings.store
-    print(f"Indexing {settings.docs_dir} into {where}", file=sys.stderr)
+    print(shown_name(f"Indexing {settings.docs_dir} into {where}"), file=sys.stderr)
     show, close = _progress_printer()
     try:
         report = sync_index(settings, rebuild=args.rebuild, progress=show,
-                            notify=lambda message: print(message, file=sys.stderr))
+                            notify=lambda message: print(shown_name(message), file=sys.stderr))
     finally:
         close()
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
-            print(f"{label}: {name}")
+            print(f"{label}: {shown_name(name)}")
     for name in report.excluded:
-        print(f"left out: {name} (removed from the index; add it back in the chat window's Documents tab)")
+        print(f"left out: {shown_name(name)} (removed from the index; add it back in the chat window's Documents "
+              "tab)")
     print(report.summary())
     warning = report.warning(settings.docs_dir)
     if warning:  # not an error: a folder may start empty and be filled from the chat window
-        print(f"citechat: warning: {warning}", file=sys.stderr)
+        print(shown_name(f"citechat: warning: {warning}"), file=sys.stderr)
     return 0
 
 
@@ -91,26 +92,26 @@ def cmd_ask(args) -> int:
     bot = open_index(args.index, args.docs)
     if args.passages:
         for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
-            print(f"[{n}] {p.title} ({p.source}, {location(p)}, score {p.score:.4f})\n    {plain(p.text)}\n")
+            print(f"[{n}] {shown_name(f'{p.title} ({p.source}, {location(p)}')}, score {p.score:.4f})\n"
+                  f"    {shown(plain(p.text))}\n")
         return 0
     a = bot.answer(args.question, k=args.k)
-    print(plain(a.text))
+    print(shown(plain(a.text)))
     if a.low_confidence:
         print(f"({LOW_CONFIDENCE_NOTE})")
     if a.sources or a.related:
         print("\nSources:" if a.sources else "\nPossibly related:")
     for s in a.sources:
-        print(f"[{s.n}] {s.title} ({s.source}, {location(s)})\n    {plain(s.text)}")
+        print(f"[{s.n}] {shown_name(f'{s.title} ({s.source}, {location(s)})')}\n    {shown(plain(s.text))}")
     for s in a.related:
-        print(f"- {s.title} ({s.source}, {location(s)})\n    {shorten(plain(s.text), RELATED_CHARS)}")
+        print(f"- {shown_name(f'{s.title} ({s.source}, {location(s)})')}\n"
+              f"    {shown(shorten(plain(s.text), RELATED_CHARS))}")
     for sentence in a.unsupported:
-        print(f"(unsupported by its cited passage: {plain(sentence)})")
+        print(f"(unsupported by its cited passage: {shown(plain(sentence))})")
     return 0
 
 
 def cmd_eval(args) -> int:
-    import json
-    from dataclasses import asdict
     from pathlib import Path
 
     from . import baseline
@@ -132,9 +133,9 @@ def cmd_eval(args) -> int:
     finally:
         close()
     if args.json:
-        print(json.dumps({"citechat": asdict(report), "baseline": asdict(base) if base else None}, indent=2))
+        print(shown_json({"citechat": asdict(report), "baseline": asdict(base) if base else None}))
     else:
-        print(table(report, base, title=dataset.name))
+        print(table(report, base, title=shown_name(dataset.name)))
         if not compare and not args.no_baseline:
             print(f"({baseline.MISSING})")
     return 0
@@ -148,18 +149,19 @@ def cmd_status(args) -> int:
     bot = open_index(args.index, args.docs)
     meta = bot.snapshot.meta
     if args.json:
-        print(json.dumps({"index": str(bot.settings.index_dir), **describe(meta),
-                          "documents": [asdict(d) for d in bot.documents], "excluded": bot.snapshot.excluded},
-                         indent=2, ensure_ascii=False))
+        print(shown_json({"index": str(bot.settings.index_dir), **describe(meta),
+                          "documents": [asdict(d) for d in bot.documents], "excluded": bot.snapshot.excluded}))
         return 0
-    print(f"Index:     {bot.settings.index_dir} (last sync {meta.get('last_sync') or 'never'})")
-    print(f"Documents: {bot.settings.docs_dir}")
-    print(f"Model:     {meta.get('model')}, passages of up to {int(meta.get('chunk_chars', 0)):,} characters")
+    print(f"Index:     {shown_name(str(bot.settings.index_dir))} (last sync {meta.get('last_sync') or 'never'})")
+    print(f"Documents: {shown_name(str(bot.settings.docs_dir))}")
+    print(f"Model:     {shown_name(str(meta.get('model')))}, passages of up to "
+          f"{int(meta.get('chunk_chars', 0)):,} characters")
     print(f"{plural(bot.n_documents, 'document')} in {plural(bot.n_chunks, 'chunk')}" + (":" if bot.documents else ""))
     for d in bot.documents:
-        print(f"  {d.source}  ({plural(d.n_chunks, 'chunk')})  {d.title}")
+        print(f"  {shown_name(d.source)}  ({plural(d.n_chunks, 'chunk')})  {shown_name(d.title)}")
     if bot.snapshot.excluded:
-        print("Removed from the index (the files stay in the folder): " + ", ".join(bot.snapshot.excluded))
+        print("Removed from the index (the files stay in the folder): "
+              + ", ".join(map(shown_name, bot.snapshot.excluded)))
     return 0
 
 
@@ -179,7 +181,7 @@ def cmd_serve(args) -> int:
     elif args.auth_file:
         auth, warning = read_auth_file(args.auth_file)
         if warning:
-            print(warning, file=sys.stderr)
+            print(shown_name(warning), file=sys.stderr)
     launch(settings, host=args.host, port=args.port, auth=auth or os.environ.get("CITECHAT_AUTH"),
            insecure=args.insecure, watch=args.watch)
     return 0
@@ -267,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (CitechatError, FileNotFoundError) as exc:
-        print(f"citechat: {user_message(exc) if isinstance(exc, CitechatError) else exc}", file=sys.stderr)
+        print(shown_name(f"citechat: {user_message(exc) if isinstance(exc, CitechatError) else exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("citechat: interrupted; the index is left as it was after the last completed step.", file=sys.stderr)
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if redact(str(exc)) == str(exc):
             raise
         # A traceback would print the secret the message quotes: show the message without it instead.
-        print(f"citechat: {log_line(exc)}", file=sys.stderr)
+        print(shown_name(f"citechat: {log_line(exc)}"), file=sys.stderr)
         return 1
 
 

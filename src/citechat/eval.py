@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Callable
 
 from .answers import Answer
+from .baseline import regular_files
 from .documents import UnreadableFile, load_document
+from .errors import CitechatError
 
 YES_NO = {"yes", "no"}
 
@@ -100,17 +102,39 @@ def cache_dir(dataset_dir: Path) -> Path:
     return root / f"{dataset.name}-{key}-format{FORMAT_VERSION}"
 
 
+class BadDataset(CitechatError, ValueError):
+    """A data set folder whose questions cannot be read; the message says where and what is expected."""
+
+
 def load_questions(dataset_dir: Path) -> list[Question]:
+    """The questions of a data set folder; BadDataset names the first line that is not a question object."""
     path = Path(dataset_dir) / "questions.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"No questions.jsonl in {dataset_dir}: expected the shared/eval data set format.")
+    if not path.is_file():
+        raise BadDataset(f"No questions.jsonl in {dataset_dir}: expected a folder with questions.jsonl (one JSON "
+                         'object per line with "question", "answers", "gold_doc_ids", "answerable") and corpus/.')
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadDataset(f"{path} cannot be read as UTF-8 text ({exc}).") from None
+    for number, line in enumerate(lines, start=1):
         if line.strip():
-            q = json.loads(line)
-            out.append(Question(str(q.get("id", len(out))), q["question"], list(q.get("answers", [])),
-                                list(q.get("gold_doc_ids", [])), bool(q.get("answerable", True))))
+            out.append(_question(line, f"line {number} of {path}", len(out)))
     return out
+
+
+def _question(line: str, where: str, default_id: int) -> Question:
+    try:
+        q = json.loads(line)
+        if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+            raise ValueError('not an object with a "question" string')
+        answers, gold = list(q.get("answers") or []), list(q.get("gold_doc_ids") or [])
+        if not all(isinstance(a, str) for a in answers + gold):
+            raise ValueError('"answers" and "gold_doc_ids" must be lists of strings')
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise BadDataset(f"{where} is not a question: {exc}. Each line must be a JSON object such as "
+                         '{"question": "...", "answers": ["..."], "gold_doc_ids": ["..."], "answerable": true}.') from None
+    return Question(str(q.get("id", default_id)), q["question"], answers, gold, bool(q.get("answerable", True)))
 
 
 def normalise(text: str) -> str:
@@ -213,7 +237,7 @@ def evaluate_baseline(docs_dir: Path, questions: list[Question], k: int = 5, cac
     """The LangChain tutorial baseline (citechat.baseline) on the same questions. Its "answer" is the text of its
     top chunk: it never refuses and cites no exact span. Its outcomes are kept in `cache` (JSON) and reused
     while the corpus files and the questions are unchanged, since embedding a corpus the baseline way is slow."""
-    files = sorted(Path(docs_dir).rglob("*.txt"))
+    files = [f for f in regular_files(Path(docs_dir)) if f.suffix.lower() == ".txt"]
     signature = hashlib.sha256(json.dumps([[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
                                           + [q.question for q in questions]).encode()).hexdigest()
     if cache and cache.exists():

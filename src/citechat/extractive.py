@@ -14,6 +14,7 @@ from . import answer_model
 from .answers import REFUSAL, Answer, Source
 from .retrieval import Passage, Retriever, tokenize
 from .signals import QuestionInfo, question_features, question_info, retrieval_features, sentence_features
+from .terminal import shown_name
 from .text import quotable_spans
 
 MAX_SENTENCES = 4
@@ -205,7 +206,7 @@ def refusal(question: str, passages: list[Passage], reason: str = REFUSAL) -> An
     related = [_source(i, p, p.start, p.end) for i, p in enumerate(closest, start=1)]
     text = reason
     if related:
-        names = "; ".join(f"“{r.title}” ({r.source})" for r in related)
+        names = "; ".join(f"“{shown_name(r.title)}” ({shown_name(r.source)})" for r in related)  # one line each
         text += f" Possibly related: {names}."
     return Answer(question=question, text=text, refused=True, related=related)
 

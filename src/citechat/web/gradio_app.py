@@ -100,8 +100,10 @@ def _side_column(window: ChatWindow) -> dict[str, Any]:
         with gr.Tab("Documents", id="documents", elem_id="documents-tab"):
             status = gr.HTML(status_html(bot), elem_id="index-status")
             documents = gr.HTML(documents_html(bot), elem_id="documents")
+            # No file_types: Gradio's own check of them shows the refused files' names in a toast rendered as
+            # HTML. The service refuses other types, and the sync message shows the names as text.
             upload = gr.File(label=f"Add documents ({', '.join(UPLOAD_TYPES)}; up to {limit:g} MB each)",
-                             file_count="multiple", file_types=UPLOAD_TYPES, elem_id="upload", height=120)
+                             file_count="multiple", elem_id="upload", height=120)
             sync_message = gr.HTML("", elem_id="sync-message")
             with gr.Row(elem_classes="cc-remove"):
                 to_remove = gr.Dropdown(choices=window.doc_choices(), value=None, label="Indexed document",

@@ -8,6 +8,7 @@
   package, curl) send none and are let through, as a web page cannot leave it out.
 - `PathBodyLimit`: the largest request body per path, refused (413) before it is read, chunked or not.
 - `SignInThrottle`: failed sign-ins slow down, then lock the client's address out for a while.
+- `QuietDisconnects`: a client gone before its request was read is logged in one line, not a traceback.
 
 `install_guards` puts them on the app in the right order.
 """
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -181,6 +183,21 @@ class SignInThrottle:
         await response(scope, receive, send)
 
 
+class QuietDisconnects:
+    """A client that goes away before its request has been read is one log line, not a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            if scope["type"] == "http":
+                print(f"citechat: {scope['method']} {scope['path'][:200]}: the client went away before sending its "
+                      "whole request", flush=True)
+
+
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
@@ -190,8 +207,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, messa
 
 def install_guards(app, allowed_hosts: list[str], body_limits: dict[str, int | None], default_body_limit: int,
                    throttle_sign_in: bool) -> None:
-    """Add the guards to a Starlette/FastAPI app. The last added runs first: Host, then CORS, Origin, body
-    size, sign-in."""
+    """Add the guards to a Starlette/FastAPI app. The last added runs first: disconnects, Host, then CORS,
+    Origin, body size, sign-in."""
     if throttle_sign_in:
         app.add_middleware(SignInThrottle)
     app.add_middleware(PathBodyLimit, limits=body_limits, default=default_body_limit)
@@ -200,3 +217,4 @@ def install_guards(app, allowed_hosts: list[str], body_limits: dict[str, int | N
     # layer, which grants any Origin (with credentials) whenever Host is not a loopback name.
     app.add_middleware(CORSMiddleware, allow_origins=[])
     app.add_middleware(HostGuard, allowed_hosts=allowed_hosts)
+    app.add_middleware(QuietDisconnects)

@@ -133,8 +133,10 @@ def conversation(messages: Any) -> tuple[str, list[tuple[str, str]]]:
 def parse_request(body: bytes) -> ChatRequest:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise APIError(400, f"The request body is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise APIError(400, "The request body nests arrays or objects too deeply to be a chat request.") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or a number too long to convert
+        raise APIError(400, f"The request body is not valid JSON ({str(exc)[:200]}).") from None
     if not isinstance(data, dict):
         raise APIError(400, "The request body must be a JSON object.")
     model = data.get("model", MODEL)

@@ -1,11 +1,14 @@
-"""Clients that open connections and drip their request heads (slowloris), against a real `citechat serve`: a
-normal question is still answered at once, the log stays small, and the dripping connections are closed once
-their request head is overdue."""
+"""Clients that misbehave at the connection, against a real `citechat serve`: connections that drip their
+request heads (slowloris) do not hold up a normal question, the log stays small, and they are closed once their
+request head is overdue; connections beyond the cap get 503; a client that goes away mid-request is one line
+in the log."""
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
+import struct
 import threading
 import time
 
@@ -107,3 +110,25 @@ def test_connections_beyond_the_cap_get_503(seed_index, tmp_path, many_files):
                 s.close()
         time.sleep(1)
         assert httpx.get(url + "v1/models", timeout=30).status_code == 200
+
+
+def test_a_client_gone_mid_request_is_one_log_line(seed_index, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tmp_path / "serve.log"
+    command = [*citechat_command(), "serve", "--docs", str(seed_index[0]), "--index", str(seed_index[1]),
+               "--port", str(port), "--no-watch"]
+    env = subprocess_env(CITECHAT_CACHE=str(cache_of_its_own(tmp_path)))
+    body = json.dumps({**QUESTION, "stream": True}).encode()
+    with server_process(command, url, log, env=env):
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (len(body) + 100) + body)  # promises more than it sends
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, as a killed client
+            s.close()
+        time.sleep(2)
+        assert httpx.post(url + "v1/chat/completions", json=QUESTION, timeout=30).status_code == 200
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert text.count("the client went away before sending its whole request") == 5
