@@ -202,6 +202,10 @@ class ChatWindow:
         """Outputs: confirmation row, its text, sync message."""
         if not source:
             return gr.Row(visible=False), gr.skip(), report_html(None, ["Choose a document to delete first."])
+        try:
+            self.service.indexed(source)  # the same checks as the deletion itself
+        except Exception as exc:
+            return gr.Row(visible=False), gr.skip(), report_html(None, [user_message(exc)])
         return gr.Row(visible=True), delete_prompt_html(self.service.docs_dir / source), ""
 
     def delete_file(self, source: str | None, progress=gr.Progress()):
