@@ -46,7 +46,8 @@ def vm_hwm_mb(pid: int | str = "self") -> float:
 
 def measure(mode: str, path: str) -> dict:
     """Run in the measured process: read the file; report time, outcome and peak memory."""
-    from citechat.readers import UnreadableFile, load_document
+    from citechat.ingest.document import UnreadableFile
+    from citechat.ingest.reading import load_document
 
     started = time.perf_counter()
     try:
@@ -54,10 +55,10 @@ def measure(mode: str, path: str) -> dict:
             doc = load_document(Path(path), Path(path).name)
         else:
             from citechat.config import Settings
-            from citechat.reader_process import FileReader
-            from citechat.readers import ReadLimits
+            from citechat.ingest.process import FileReader
+            from citechat.ingest.limits import ReadLimits
 
-            from citechat.files import open_regular
+            from citechat.ingest.files import open_regular
 
             with FileReader(ReadLimits.of(Settings())) as reader, open_regular(Path(path)) as handle:
                 doc = reader.read(handle, Path(path).name, Path(path).name)

@@ -22,7 +22,7 @@ HEADER_KEYS = ("Source:", "Author:", "Published:", "Category:", "URL:")
 
 def _parse(path: Path) -> tuple[str, list[str], str, list[str]]:
     """(title, header lines, category, body sentences) of one corpus file."""
-    from citechat.text import sentence_spans
+    from citechat.ingest.text import sentence_spans
 
     lines = path.read_text(encoding="utf-8").splitlines()
     title = lines[0].strip()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import citechat
 from citechat.eval import cache_dir, doc_id, evaluate, evaluate_baseline, load_questions, rank_metrics, table
-from citechat.retrieval import fuse
+from citechat.answering.retrieval import fuse
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DEFAULT = [EVAL / name for name in ("squad2_train", "realtimeqa_dev", "multihop_rag_lite")]

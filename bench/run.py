@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -39,10 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-import baseline  # noqa: E402
-from baseline import MODEL  # noqa: E402
 from corpus import DEV  # noqa: E402
-from load import free_port  # noqa: E402
+from load_server import free_port  # noqa: E402
+from measure import corpus_size  # noqa: E402
+from report import machine, rounded, table  # noqa: E402
 
 SEEDS = ROOT / "seeds"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -54,47 +52,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-
-# ================================================================ helpers
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def p50_p95(values: list[float]) -> tuple[float, float]:
-    from citechat.eval import percentile
-
-    return percentile(values, 0.5), percentile(values, 0.95)
-
-
-def timed_ms(fn, items) -> list[float]:
-    """Milliseconds of fn(item) for each item."""
-    times = []
-    for item in items:
-        started = time.perf_counter()
-        fn(item)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-def corpus_size(docs: Path) -> tuple[int, int]:
-    files = sorted(p for p in docs.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return len(files), sum(len(p.read_text(encoding="utf-8")) for p in files)
-
-
-def dev_questions():
-    from citechat.eval import load_questions
-
-    return load_questions(DEV)
-
-
-def hit_at_5(ranked_sources: list[list[str]], questions) -> float:
-    from citechat.eval import doc_id, rank_metrics
-
-    ranked = [[doc_id(source) for source in sources] for sources in ranked_sources]
-    return rank_metrics(ranked, [set(q.gold_doc_ids) for q in questions], 5)[1]
 
 
 def code_env(version: str) -> dict[str, str]:
@@ -112,161 +69,14 @@ def worker(kind: str, version: str = "after", **params) -> dict:
     env = dict(os.environ)
     env.update(params.pop("env", {}))
     env.update(code_env(version))
-    proc = subprocess.run([sys.executable, __file__, "_worker", kind, json.dumps(params)], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "measure.py"), kind, json.dumps(params)], env=env, cwd=ROOT,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} failed:\n{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-# ================================================================ workers (run in child processes)
-
-
-def w_index_citechat(docs: str, index: str, questions: bool = False, keep: bool = True) -> dict:
-    from citechat.config import settings
-    from citechat.embeddings import Embedder
-    from citechat.sync import sync_index
-
-    shutil.rmtree(index, ignore_errors=True)
-    s = settings(docs_dir=docs, index_dir=index)
-    embedder = Embedder(MODEL)
-    embedder.runtime  # both pipelines start with the model in memory (here: loaded, precision chosen)
-    started = time.perf_counter()
-    report = sync_index(s, embedder=embedder)
-    seconds = time.perf_counter() - started
-    choice = embedder.precision
-    out = {"seconds": seconds, "chunks": report.chunks, "documents": report.documents,
-           "precision": choice.precision, "precision_reason": choice.reason}
-    if questions:
-        from citechat.bot import Bot
-
-        qs = [q for q in dev_questions() if q.answerable]
-        bot = Bot(s)
-        out["hit_at_5"] = hit_at_5([[p.source for p in bot.retrieve(q.question, k=5)] for q in qs], qs)
-    if not keep:
-        shutil.rmtree(index, ignore_errors=True)
-    out["peak_rss_mb"] = peak_rss_mb()
-    return out
-
-
-def w_index_baseline(docs: str, questions: bool = False, latency: bool = False, save: str | None = None) -> dict:
-    embeddings = baseline.embeddings()  # loads the model before the clock starts
-    started = time.perf_counter()
-    store, chunks = baseline.build(Path(docs), embeddings)
-    seconds = time.perf_counter() - started
-    out = {"seconds": seconds, "chunks": len(chunks), "documents": sum(1 for _ in Path(docs).rglob("*.txt")),
-           "embedded_chars": sum(len(c.page_content) for c in chunks)}
-    if save:
-        store.save_local(save)
-    qs = dev_questions()
-    if questions:
-        answerable = [q for q in qs if q.answerable]
-        out["hit_at_5"] = hit_at_5([[d.metadata["source"] for d in store.similarity_search(q.question, k=5)]
-                                    for q in answerable], answerable)
-    if latency:
-        store.similarity_search(qs[0].question, k=4)
-        times = timed_ms(lambda q: store.similarity_search(q.question, k=4), qs)
-        out["search_p50_ms"], out["search_p95_ms"] = p50_p95(times)
-    out["peak_rss_mb"] = peak_rss_mb()
-    return out
-
-
-def w_resync(docs: str, index: str) -> dict:
-    """Time syncs of the built index after no change, one document added, one changed, one deleted; the folder
-    is restored afterwards (untimed)."""
-
-    from citechat.stores import local as store
-    from citechat.config import settings
-    from citechat.embeddings import Embedder
-    from citechat.sync import sync_index
-
-    s = settings(docs_dir=docs, index_dir=index)
-    embedder = Embedder(MODEL)
-    embedder.runtime  # precision decided before timing, as in a long-running UI process
-    sync_index(s, embedder=embedder)  # make sure the index matches the folder
-    folder = Path(docs)
-    victim = sorted(folder.glob("gen_*.txt"))[len(list(folder.glob("gen_*.txt"))) // 2]
-    original = victim.read_bytes()
-    added = folder / "zz_added_article.txt"
-    donor = sorted(folder.glob("*.txt"))[1].read_text(encoding="utf-8")
-
-    def timed(label: str) -> dict:
-        started = time.perf_counter()
-        report = sync_index(s, embedder=embedder)
-        return {"case": label, "seconds": time.perf_counter() - started, "embedded": report.embedded,
-                "added": len(report.added), "updated": len(report.updated), "removed": len(report.removed)}
-
-    cases = [timed("no change")]
-    added.write_text("A newly added article\n\n" + donor, encoding="utf-8")
-    cases.append(timed("one document added"))
-    victim.write_bytes(original + b"\nA closing paragraph was added to this article after it was indexed.\n")
-    cases.append(timed("one document changed"))
-    added.unlink()
-    cases.append(timed("one document deleted"))
-    victim.write_bytes(original)
-    sync_index(s, embedder=embedder)
-    # What part of a sync is the index write: rebuilding vectors.faiss from the database and stamping it.
-    conn = store.connect(Path(index) / store.DB_NAME)
-    try:
-        started = time.perf_counter()
-        store.write_faiss_cache(Path(index), conn)
-        faiss_write = time.perf_counter() - started
-    finally:
-        conn.close()
-    return {"cases": cases, "faiss_write_seconds": faiss_write, "peak_rss_mb": peak_rss_mb()}
-
-
-def w_latency(index: str, nocache_only: bool = False) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from citechat.bot import Bot
-    from citechat.config import settings_for_index
-    from citechat.embeddings import Embedder
-
-    s = settings_for_index(index)
-    questions = [q.question for q in dev_questions()]
-    warm = "How did the market react?"  # opens the index, loads the model and chooses its precision, untimed
-    out: dict = {"questions": len(questions)}
-    if not nocache_only:
-        started = time.perf_counter()
-        retrieve_bot, answer_bot = Bot(s), Bot(s)  # separate caches: each pass starts cold
-        retrieve_bot.snapshot.bm25
-        out["open_seconds"] = time.perf_counter() - started
-        retrieve_bot.retrieve(warm), answer_bot.answer(warm)
-        for label in ("first", "again"):  # "again": the same questions a second time (cached vectors)
-            for name, fn in (("retrieve", retrieve_bot.retrieve), ("answer", answer_bot.answer)):
-                out[f"{name}_{label}_p50_ms"], out[f"{name}_{label}_p95_ms"] = p50_p95(timed_ms(fn, questions))
-    # No vector kept between answers: every answer embeds all its (distinct) candidate sentences.
-    uncached = Bot(s, embedder=Embedder(s.model, cache_entries=0))
-    uncached.answer(warm)
-    out["chunks"] = uncached.n_chunks
-    times = timed_ms(uncached.answer, questions)
-    out["answer_nocache_p50_ms"], out["answer_nocache_p95_ms"] = p50_p95(times)
-    out["answers_per_s_sequential"] = 1000 * len(times) / sum(times)
-    if not nocache_only:  # two requests at a time (as the UI serves them): latency of each and answers per second
-        started = time.perf_counter()
-        with ThreadPoolExecutor(2) as pool:
-            times = list(pool.map(lambda q: timed_ms(uncached.answer, [q])[0], questions))
-        out["answer_2concurrent_p50_ms"] = p50_p95(times)[0]
-        out["answers_per_s_2concurrent"] = len(questions) / (time.perf_counter() - started)
-    out["peak_rss_mb"] = peak_rss_mb()
-    return out
-
-
-def w_baseline_first_search(index: str) -> dict:
-    """The baseline's cold start: import, load the model and the saved FAISS index, first search."""
-    from langchain_community.vectorstores import FAISS
-
-    store = FAISS.load_local(index, baseline.embeddings(), allow_dangerous_deserialization=True)
-    store.similarity_search(FIRST_QUESTION, k=4)
-    return {"peak_rss_mb": peak_rss_mb()}
-
-
-WORKERS = {"index_citechat": w_index_citechat, "index_baseline": w_index_baseline, "resync": w_resync,
-           "latency": w_latency, "baseline_first_search": w_baseline_first_search}
-
-
-# ================================================================ sections (parent process)
+# ================================================================ sections
 
 
 def section_index(work: Path, large: Path, repeats: int) -> dict:
@@ -440,137 +250,6 @@ def ui_cold_start(citechat: str, index: Path, repeats: int) -> dict:
     return {"seconds_median": statistics.median(times), "seconds_all": [round(t, 2) for t in times]}
 
 
-# ================================================================ report
-
-
-def machine() -> dict:
-    info = {"python": platform.python_version(), "cpus": os.cpu_count()}
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in lscpu.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("Model name", "Core(s) per socket", "Socket(s)", "Thread(s) per core"):
-                info[key.strip()] = value.strip()
-        flags = next((line for line in lscpu.splitlines() if line.startswith("Flags")), "")
-        info["bf16_flags"] = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags.split()]
-    except OSError:
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-
-    for package in ("openvino", "torch"):
-        try:
-            info[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    info["load_average_at_start"] = os.getloadavg()
-    return info
-
-
-def fmt(value, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) >= 1 else f"{value:.3f}"
-    else:
-        text = str(value)
-    return text + unit
-
-
-def table(results: dict) -> str:
-    rows: list[tuple[str, str, str, str, str]] = []
-
-    def row(label, ours, base=None, ratio=None, unit="", before=None):
-        rows.append((label, fmt(ours, unit), fmt(before, unit) if before is not None else "", fmt(base, unit),
-                     "n/a" if ratio is None else f"{ratio:.2f}x"))
-
-    idx = results.get("index", {})
-    for name, r in idx.items():
-        c, b, old = r["citechat"], r["baseline"], r.get("before", {})
-        head = f"index {name} ({r['documents']:,} docs, {r['characters'] / 1e6:.1f} MB)"
-        row(f"{head}: chars/s", c["chars_per_s"], b["chars_per_s"], c["chars_per_s"] / b["chars_per_s"],
-            before=old.get("chars_per_s"))
-        row("  documents/s", c["docs_per_s"], b["docs_per_s"], c["docs_per_s"] / b["docs_per_s"], before=old.get("docs_per_s"))
-        row("  seconds (median)", c["seconds_median"], b["seconds_median"], b["seconds_median"] / c["seconds_median"], " s",
-            before=old.get("seconds_median"))
-        row("  chunks", c["chunks"], b["chunks"], before=old.get("chunks"))
-        row("  peak memory", c["peak_rss_mb"], b["peak_rss_mb"], unit=" MB", before=old.get("peak_rss_mb"))
-        if "hit_at_5" in c:
-            row("  dev-set hit@5", c["hit_at_5"], b.get("hit_at_5"), before=old.get("hit_at_5"))
-    p = results.get("precision")
-    if p:
-        row(f"precision: run-time choice ({p['auto']['precision']}), chars/s", p["auto"]["chars_per_s"],
-            before=p.get("before_auto", {}).get("chars_per_s"))
-        row("precision: float32, chars/s", p["float32"]["chars_per_s"], before=p.get("before_float32", {}).get("chars_per_s"))
-        row("  speed-up of the run-time choice over float32", p["speedup"])
-        row("  dev-set hit@5 (choice / float32)", f"{p['auto']['hit_at_5']:.3f} / {p['float32']['hit_at_5']:.3f}",
-            before=f"{p['before_auto']['hit_at_5']:.3f} / {p['before_float32']['hit_at_5']:.3f}" if "before_auto" in p else None)
-    rs = results.get("resync")
-    if rs:
-        full = rs.get("full_build_seconds")
-        base_full = idx.get("large", {}).get("baseline", {}).get("seconds_median")
-        for case in rs["cases"]:
-            share = f" ({100 * case['seconds'] / full:.2f}% of full build)" if full else ""
-            rows.append((f"resync large: {case['case']}{share}", fmt(case["seconds"], " s"), "",
-                         fmt(base_full, " s (rebuild)"), f"{base_full / case['seconds']:.0f}x" if base_full else "n/a"))
-        small = {c["case"]: c["seconds"] for c in rs["dev_corpus"]["cases"]}
-        for case in rs["cases"]:
-            rows.append((f"  same on the dev corpus: {case['case']}", fmt(small[case["case"]], " s"), "", "", ""))
-        row("  index write (vectors.faiss rebuild), large", rs["faiss_write_seconds"], unit=" s")
-    lat = results.get("latency")
-    if lat:
-        base_lat = idx.get("large", {}).get("baseline", {})
-        old = lat.get("before", {})
-
-        def pair(src, key, digits=1):
-            return f"{src[key + '_p50_ms']:.{digits}f} / {src[key + '_p95_ms']:.{digits}f}" if src else None
-
-        row(f"retrieve p50, large ({lat['chunks']:,} chunks), first ask", lat["retrieve_first_p50_ms"],
-            base_lat.get("search_p50_ms"), unit=" ms", before=old.get("retrieve_first_p50_ms"))
-        row("retrieve p95, first ask", lat["retrieve_first_p95_ms"], base_lat.get("search_p95_ms"), unit=" ms",
-            before=old.get("retrieve_first_p95_ms"))
-        row("answer p50, first ask", lat["answer_first_p50_ms"], unit=" ms", before=old.get("answer_first_p50_ms"))
-        row("answer p95, first ask", lat["answer_first_p95_ms"], unit=" ms", before=old.get("answer_first_p95_ms"))
-        row("retrieve p50 / p95, asked again", pair(lat, "retrieve_again"), unit=" ms", before=pair(old, "retrieve_again"))
-        row("answer p50 / p95, asked again", pair(lat, "answer_again"), unit=" ms", before=pair(old, "answer_again"))
-        if "answer_nocache_p50_ms" in lat:
-            row("answer p50 / p95, no vector kept between answers", pair(lat, "answer_nocache", 0), unit=" ms",
-                before=pair(old, "answer_nocache", 0))
-            row("answers/s, no cache: one at a time", lat["answers_per_s_sequential"],
-                before=old.get("answers_per_s_sequential"))
-            row("answers/s, no cache: two concurrent requests", lat["answers_per_s_2concurrent"],
-                before=old.get("answers_per_s_2concurrent"))
-            row("answer p50 with two concurrent requests, no cache", lat["answer_2concurrent_p50_ms"], unit=" ms",
-                before=old.get("answer_2concurrent_p50_ms"))
-        if "dev_corpus" in lat:
-            d = lat["dev_corpus"]
-            row(f"answer p50 / p95, no cache, dev corpus ({d['chunks']} chunks of real articles)",
-                f"{d['answer_nocache_p50_ms']:.0f} / {d['answer_nocache_p95_ms']:.0f}", unit=" ms")
-        row("open large index (snapshot + BM25)", lat["open_seconds"], unit=" s")
-    cs = results.get("coldstart")
-    if cs:
-        row("cold start: `citechat ask` on seeds (baseline: first search)", cs["cli_seeds"]["seconds_median"],
-            cs["baseline_seeds"]["seconds_median"], unit=" s", before=cs.get("cli_seeds_before", {}).get("seconds_median"))
-        if "cli_large" in cs:
-            row("cold start: `citechat ask` on the large index", cs["cli_large"]["seconds_median"], unit=" s")
-        row("cold start: UI to first answer (seeds)", cs["ui_seeds"]["seconds_median"], unit=" s")
-    width = max(len(r[0]) for r in rows) if rows else 10
-    before = 16 if any(r[2] for r in rows) else 0  # a "before" column only when --before was measured
-    lines = [f"{'':<{width}}  {'citechat':>14}  {'before' if before else '':>{before}}  {'baseline':>20}  {'ratio':>8}"]
-    lines += [f"{a:<{width}}  {b:>14}  {o:>{before}}  {c:>20}  {d:>8}" for a, b, o, c, d in rows]
-    return "\n".join(lines)
-
-
-def rounded(value):
-    """Floats to 4 significant digits, so the committed JSON stays small and readable."""
-    if isinstance(value, float):
-        return float(f"{value:.4g}")
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [rounded(v) for v in value]
-    return value
-
-
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -637,7 +316,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_worker":
-        print(json.dumps(WORKERS[sys.argv[2]](**json.loads(sys.argv[3]))))
-    else:
-        sys.exit(main())
+    sys.exit(main())

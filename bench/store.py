@@ -57,7 +57,7 @@ def measure(kind: str, dataset: Path, work: Path) -> dict:
         disk = None
     else:
         import citechat
-        from citechat.embeddings import Embedder
+        from citechat.index.embeddings import Embedder
 
         store = "local" if kind == "local" else f"milvus:{work / 'milvus.db'}"
         Embedder("all-MiniLM-L6-v2").encode(["warm up"])

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 
 import citechat
-from citechat.answer_model import MODEL_FILE
+from citechat.answering.answer_model import MODEL_FILE
 from citechat.eval import normalise
-from citechat.extractive import agreement, sentence_signals
-from citechat.retrieval import Retriever, tokenize
-from citechat.signals import QUESTION_FEATURES, SENTENCE_FEATURES, question_features, retrieval_features
+from citechat.answering.extractive import agreement, sentence_signals
+from citechat.answering.retrieval import Retriever, tokenize
+from citechat.answering.signals import QUESTION_FEATURES, SENTENCE_FEATURES, question_features, retrieval_features
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "eval" / "squad2_train" / "training"

@@ -44,7 +44,7 @@ def main() -> int:
     report_path, separator, *argv = sys.argv[1:]
     assert separator == "--", "usage: audited_cli.py REPORT.json -- citechat arguments"
     from citechat.cli import main as citechat_main
-    from citechat.embeddings import Embedder
+    from citechat.index.embeddings import Embedder
 
     # Load and warm the model (a full batch of long texts) before measuring.
     Embedder("all-MiniLM-L6-v2").encode(["warm words " * 120] * 32)

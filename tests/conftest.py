@@ -45,7 +45,7 @@ def _isolated_environment(tmp_path_factory):
 def embedder():
     """The real all-MiniLM-L6-v2 embedder, loaded once. citechat caches the model per process, so every
     Embedder, Bot and build_index in this session reuses it."""
-    from citechat.embeddings import Embedder
+    from citechat.index.embeddings import Embedder
 
     e = Embedder(MODEL)
     e.model  # load now, so that the first test does not pay for it inside its own timing

@@ -29,10 +29,10 @@ import sqlite3
 import sys
 import types
 
-from citechat import sync
-from citechat.stores import local as store
-from citechat.stores import local_faiss
-from citechat.embeddings import Embedder
+from citechat.index import sync
+from citechat.index.stores import local as store
+from citechat.index.stores import local_faiss
+from citechat.index.embeddings import Embedder
 
 FILLER = "filler.bin"
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import citechat
-from citechat import answer_model
-from citechat.answers import LOW_CONFIDENCE, REFUSAL, Answer
+from citechat.answering import answer_model
+from citechat.answering.types import LOW_CONFIDENCE, REFUSAL, Answer
 from citechat.eval import Question, evaluate, evaluate_baseline, table
-from citechat.signals import QUESTION_FEATURES, SENTENCE_FEATURES, counted, counts_it
+from citechat.answering.signals import QUESTION_FEATURES, SENTENCE_FEATURES, counted, counts_it
 from test_answers import assert_well_cited
 
 

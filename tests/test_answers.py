@@ -7,7 +7,7 @@ import re
 import pytest
 
 import citechat
-from citechat.answers import REFUSAL
+from citechat.answering.types import REFUSAL
 from citechat.eval import evaluate, load_questions
 from conftest import PROJECT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat.stores import local as store
+from citechat.index.stores import local as store
 from citechat.cli import main
 from citechat.config import settings
 from conftest import NOTES_PARAGRAPHS, run_cli

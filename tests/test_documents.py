@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from citechat.documents import (
-    UnreadableFile,
-    chunk_document,
-    decode_text,
-    find_files,
-    load_document,
-)
-from citechat.text import sentence_spans, split_long
+from citechat.ingest.chunking import chunk_document
+from citechat.ingest.document import UnreadableFile, decode_text
+from citechat.ingest.folder import find_files
+from citechat.ingest.reading import load_document
+from citechat.ingest.text import sentence_spans, split_long
 from conftest import (
     DOCX_PARAGRAPHS,
     FERRY_HTML,
@@ -267,7 +264,7 @@ def test_without_overlap_chunks_do_not_overlap(tmp_path):
 
 
 def test_a_long_unbroken_string_is_cut_hard():
-    from citechat.documents import Document
+    from citechat.ingest.document import Document
 
     doc = Document("dna.txt", "dna", "Sequence: " + "ACGT" * 300 + ". Done.")
     chunks = chunk_document(doc, 200, 50)

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citechat import embeddings, model_export
-from citechat.embeddings import Embedder, UnknownPrecision, model_path
+from citechat.index import embeddings, export as model_export, model as model_files, runtime
+from citechat.index.embeddings import Embedder
+from citechat.index.model import model_path
+from citechat.index.runtime import UnknownPrecision
 from conftest import PROJECT, run_cli, subprocess_env
 
 MODEL = "all-MiniLM-L6-v2"
@@ -35,12 +37,12 @@ TEXTS = [
 
 def reference(texts: list[str], model: str = MODEL) -> np.ndarray:
     """sentence-transformers on torch, float32: the vectors every runtime is held to."""
-    return embeddings.load_model(model).encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    return model_files.load_model(model).encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
 
 def seed_passages() -> list[str]:
     """Real text: the seed news article, cut into passages of about a thousand characters and into sentences."""
-    from citechat.text import sentence_spans
+    from citechat.ingest.text import sentence_spans
 
     text = next((PROJECT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
     passages = [text[i : i + 1000] for i in range(0, len(text), 800)]
@@ -90,7 +92,7 @@ def test_automatic_precision_is_bfloat16_only_on_a_cpu_that_has_it_natively(fres
 
 def test_precision_from_the_environment(fresh_runtimes, monkeypatch):
     monkeypatch.setenv("CITECHAT_PRECISION", "fp32")
-    assert Embedder(MODEL).precision == embeddings.PrecisionChoice("float32", "requested")
+    assert Embedder(MODEL).precision == runtime.PrecisionChoice("float32", "requested")
     monkeypatch.setenv("CITECHAT_PRECISION", "fast")
     with pytest.raises(UnknownPrecision, match="CITECHAT_PRECISION"):
         Embedder(MODEL)
@@ -123,7 +125,7 @@ def test_export_once_into_the_cache_then_load_it_without_torch(tmp_path, monkeyp
     assert exports[0].name.startswith("cls-model-") and (exports[0] / "model.xml").exists()
 
     probe = (
-        "import sys; from citechat.embeddings import Embedder\n"
+        "import sys; from citechat.index.embeddings import Embedder\n"
         f"e = Embedder({str(folder)!r}, precision='float32')\n"
         f"print(e.runtime.backend, 'torch' in sys.modules, e.encode({TEXTS[:2]!r}).tolist())\n"
     )
@@ -228,5 +230,5 @@ def test_concurrent_calls_give_the_same_vectors(embedder):
 
 
 def test_missing_model_says_how_to_fix(fresh_runtimes):
-    with pytest.raises(embeddings.ModelNotFound, match="CITECHAT_MODEL"):
+    with pytest.raises(model_files.ModelNotFound, match="CITECHAT_MODEL"):
         Embedder(str(Path("/nonexistent/model-folder"))).encode(["x"])

@@ -12,9 +12,9 @@ import time
 import pytest
 
 import citechat
-from citechat import sync as sync_module
+from citechat.index import sync as sync_module
 from citechat.config import settings
-from citechat.sync import sync_index
+from citechat.index.sync import sync_index
 from conftest import write_pdf
 
 SECRET = "The vault code kept outside the folder is 7-4-1-9."

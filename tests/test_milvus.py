@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import citechat
-from citechat.retrieval import tokenize
-from citechat.stores.milvus import client as milvus_client, writer as milvus_writer
+from citechat.index.terms import tokenize
+from citechat.index.stores.milvus import client as milvus_client, writer as milvus_writer
 from conftest import COLLECTION_SOURCES, QUESTIONS, assert_consistent, run_cli, store_spec, write_collection
 
 LIGHTHOUSE_Q = QUESTIONS[0][0]

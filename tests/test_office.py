@@ -14,12 +14,13 @@ import sqlite3
 import pytest
 
 import citechat
-from citechat.stores import local as store
-from citechat.answers import location
-from citechat.documents import load_document
+from citechat.index.stores import local as store
+from citechat.answering.types import location
+from citechat.ingest.reading import load_document
 from citechat.eval import normalise
 from conftest import copy_tree, run_cli
-from office_docs import NEVER_QUOTED, QUESTIONS, write_collection
+from office_docs import write_collection
+from office_questions import NEVER_QUOTED, QUESTIONS
 
 MIN_CONTAINS_FACT = 0.85
 MAX_UNANSWERABLE_ANSWERED = 4

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import citechat
-from citechat.answers import Answer, Source
+from citechat.answering.types import Answer, Source
 from test_answers import SEED, file_text
 from ui_helpers import serving
 

@@ -14,8 +14,8 @@ import unicodedata
 
 import pytest
 
-from citechat.answers import REFUSAL
-from citechat.chat import MAX_QUESTION_CHARS
+from citechat.answering.types import REFUSAL
+from citechat.answering.chat import MAX_QUESTION_CHARS
 from conftest import PROJECT, run_cli
 from ui_helpers import ask, chromium, last_answer_text, open_page, serving
 

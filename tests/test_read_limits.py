@@ -38,7 +38,7 @@ def costly_folder(tmp_path_factory):
 
 def test_costly_files_are_skipped_with_their_reason_and_the_rest_is_indexed(costly_folder, tmp_path, embedder):
     from citechat.config import settings
-    from citechat.sync import sync_index
+    from citechat.index.sync import sync_index
 
     limited = settings(docs_dir=costly_folder, index_dir=tmp_path / "index", max_file_chars=300_000,
                        max_unpacked_mb=2)
@@ -58,7 +58,7 @@ def test_costly_files_are_skipped_with_their_reason_and_the_rest_is_indexed(cost
 
 def test_a_file_that_takes_too_long_to_parse_is_stopped_and_the_next_one_is_read(tmp_path, embedder):
     from citechat.config import settings
-    from citechat.sync import sync_index
+    from citechat.index.sync import sync_index
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -87,7 +87,7 @@ def test_costly_uploads_are_skipped_by_the_server_which_keeps_answering(tmp_path
 
     from citechat.bot import Bot
     from citechat.config import settings
-    from citechat.sync import sync_index
+    from citechat.index.sync import sync_index
     from ui_helpers import ask, chromium, last_answer_text, open_page, serving, upload
 
     docs = write_collection(tmp_path / "docs")

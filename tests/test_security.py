@@ -50,7 +50,7 @@ def chat_request(url: str, content: str = QUESTION, **headers) -> httpx.Response
 def cache_of_its_own(tmp_path: Path) -> Path:
     """A cache folder for a server process that shares only the exported embedding model with the usual one
     (exporting it again would take a while)."""
-    from citechat.model_export import cache_dir
+    from citechat.index.export import cache_dir
 
     cache = tmp_path / "cache"
     cache.mkdir()

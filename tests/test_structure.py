@@ -6,9 +6,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from citechat.documents import chunk_document, indexed_text, load_document
-from citechat.blocks import table_rows
-from citechat.text import HEADING, MARK, QUESTION, SENTENCE, quotable_spans, segment
+from citechat.ingest.chunking import chunk_document, indexed_text
+from citechat.ingest.reading import load_document
+from citechat.ingest.blocks import table_rows
+from citechat.ingest.text import HEADING, MARK, QUESTION, SENTENCE, quotable_spans, segment
 
 
 def spans(text: str) -> list[tuple[str, str]]:

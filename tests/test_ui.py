@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from citechat.answers import Answer, Source
+from citechat.answering.types import Answer, Source
 from citechat.web.render import md_text, render_answer, render_sources
 from citechat.web.security import RefuseToServe, check_exposure
 from citechat.web.service import ChatService, UploadRefused, safe_name
@@ -159,7 +159,7 @@ def test_launch_refuses_public_host_without_auth(monkeypatch):
 def ui_bot(tmp_path_factory, embedder):
     from citechat.bot import Bot
     from citechat.config import settings
-    from citechat.sync import sync_index
+    from citechat.index.sync import sync_index
 
     root = tmp_path_factory.mktemp("ui")
     docs = root / "docs"

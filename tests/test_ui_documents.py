@@ -19,7 +19,7 @@ from gradio.utils import get_upload_folder
 
 from citechat.bot import Bot
 from citechat.config import settings
-from citechat.sync import sync_index
+from citechat.index.sync import sync_index
 from citechat.web.service import ChatService, UploadRefused
 from conftest import SOURDOUGH_MD, citechat_command, write_collection
 from ui_helpers import chromium, open_page, serving, server_process, show_documents, upload
@@ -220,7 +220,7 @@ def test_the_server_follows_the_folder_and_indexes_written_by_other_processes(se
     wait_for(lambda: "tides.txt" not in sources_of(bot), "the deleted file to leave the index")
 
     # Another process changes the index without touching the folder: the server serves its version.
-    script = ("import sys; from citechat.config import settings; from citechat.sync import sync_index; "
+    script = ("import sys; from citechat.config import settings; from citechat.index.sync import sync_index; "
               "sync_index(settings(docs_dir=sys.argv[1], index_dir=sys.argv[2]), exclude=['report.pdf'])")
     done = subprocess.run([sys.executable, "-c", script, str(docs), str(bot.settings.index_dir)],
                           capture_output=True, text=True, timeout=180)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from citechat.sync import sync_index
+from citechat.index.sync import sync_index
 from conftest import copy_tree
 from ui_helpers import serving
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .index.model import model_path
+
 MODEL = "all-MiniLM-L6-v2"
 MISSING = "The LangChain baseline needs the test extras: pip install -e '.[test]'"
 
@@ -22,8 +24,6 @@ def available() -> bool:
 def embeddings():
     """The baseline's embedding model, loaded (kept out of any timing)."""
     from langchain_huggingface import HuggingFaceEmbeddings
-
-    from .embeddings import model_path
 
     return HuggingFaceEmbeddings(model_name=model_path(MODEL))
 

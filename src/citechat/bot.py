@@ -8,16 +8,18 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .answers import Answer, locate
-from .chat import History, clean_question, condense
-from .config import Settings, settings_for_index
-from .embeddings import Embedder
+from .answering.chat import History, clean_question, condense
+from .answering.extractive import ExtractiveAnswerer
+from .answering.llm import LLMAnswerer, check_spec, failure, make_chat_model
+from .answering.retrieval import Passage, Retriever
+from .answering.types import Answer, locate
+from .config import Settings
 from .errors import CitechatError
-from .extractive import ExtractiveAnswerer
-from .retrieval import Passage, Retriever
-from .stores import open_store
-from .stores.base import DocumentRecord, Snapshot, manifest_for
-from .sync import Progress, SyncReport, sync_index
+from .index.embeddings import Embedder
+from .index.stores import open_store
+from .index.stores.base import DocumentRecord, Snapshot, manifest_for
+from .index.sync import Progress, SyncReport, sync_index
+from .index.which import settings_for_index
 
 # How often a bot reading a shared store (a Milvus server) looks for a generation another process committed.
 FOLLOW_SECONDS = 1.0
@@ -35,8 +37,6 @@ class Bot:
         self.settings = settings
         self._llm = llm if llm is not None else settings.llm
         if isinstance(self._llm, str):
-            from .llm import check_spec
-
             check_spec(self._llm)
         self.embedder = embedder or Embedder(settings.model)
         self.store = open_store(settings)
@@ -132,7 +132,7 @@ class Bot:
 
     def as_retriever(self, k: int = 5):
         """A LangChain BaseRetriever over the same hybrid retrieval."""
-        from .integrations import CitechatRetriever
+        from .integrations import CitechatRetriever  # here: LangChain is slow to import, and few callers want it
 
         return CitechatRetriever(bot=self, k=k)
 
@@ -140,8 +140,6 @@ class Bot:
     def llm_answerer(self):
         """The LLM answerer when an LLM is configured (built on first use), else None."""
         if self._llm is not None and self._llm_answerer is None:
-            from .llm import LLMAnswerer, make_chat_model
-
             model = make_chat_model(self._llm) if isinstance(self._llm, str) else self._llm
             self._llm_answerer = LLMAnswerer(model, self.settings.prompts_dir, self.embedder)
         return self._llm_answerer
@@ -167,8 +165,6 @@ class Bot:
             except CitechatError:
                 raise
             except Exception as exc:  # the server is down, the key refused, the model broken: say which
-                from .llm import failure
-
                 raise failure(exc, self._llm) from exc
         else:
             retriever = self.retriever

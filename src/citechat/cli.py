@@ -8,9 +8,12 @@ import re
 import sys
 from dataclasses import asdict
 
-from .config import redact, settings as make_settings, settings_for_index
-from .errors import CitechatError, log_line, user_message
+from .config import settings as make_settings
+from .errors import CitechatError, log_line, redact, user_message
 from .terminal import shown, shown_json, shown_name
+
+# The commands import what they need when they run: `citechat --help` and `--version` stay instant, and `status`
+# never loads Gradio.
 
 
 UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions"}
@@ -39,7 +42,8 @@ def _progress_printer():
 
 
 def cmd_index(args) -> int:
-    from .sync import sync_index
+    from .index.sync import sync_index
+    from .index.which import settings_for_index
 
     settings = settings_for_index(args.index, args.docs)
     where = settings.index_dir if settings.store == "local" else settings.store
@@ -86,7 +90,7 @@ RELATED_CHARS = 240
 
 
 def cmd_ask(args) -> int:
-    from .answers import LOW_CONFIDENCE_NOTE, location, shorten
+    from .answering.types import LOW_CONFIDENCE_NOTE, location, shorten
     from .bot import open_index
 
     bot = open_index(args.index, args.docs)
@@ -117,7 +121,7 @@ def cmd_eval(args) -> int:
     from . import baseline
     from .bot import Bot
     from .eval import cache_dir, evaluate, evaluate_baseline, load_questions, table
-    from .sync import sync_index
+    from .index.sync import sync_index
 
     dataset = Path(args.dataset).resolve()
     questions = load_questions(dataset)
@@ -143,8 +147,8 @@ def cmd_eval(args) -> int:
 
 def cmd_status(args) -> int:
     from .bot import open_index
-    from .stores.base import describe
-    from .sync import plural
+    from .index.stores.base import describe
+    from .index.sync import plural
 
     bot = open_index(args.index, args.docs)
     meta = bot.snapshot.meta
@@ -166,6 +170,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from .index.which import settings_for_index
     from .web.security import CLI_PASSWORD_WARNING, RefuseToServe, read_auth_file
     from .web.server import launch
 

@@ -1,19 +1,15 @@
-"""Settings: defaults, overridable by environment variables and then by arguments; and which index serves a
-documents folder.
+"""Settings: defaults, overridable by environment variables and then by arguments.
 
 `Settings.from_env()` is the one reader of the CITECHAT_* variables that choose folders, the model, the file
 size limit and the LLM (the LLM server's address and key, the embedder's precision and the server's sign-in
-are still read where they are used). `settings_for_index` is the one place that decides which index and which
-documents folder a command or `open_index` works on (`index_for_folder`: a folder given without an index gets
-its own index in the cache folder).
+are still read where they are used). Which index and which documents folder a command works on is decided in
+`index/which.py`, which reads what the index records.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -25,7 +21,6 @@ from .errors import SettingsError
 _CHECKOUT = Path(__file__).resolve().parents[2]
 PROJECT_DIR = _CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_DOCS = PROJECT_DIR / "seeds"
 DEFAULT_INDEX = PROJECT_DIR / "index"
@@ -65,7 +60,7 @@ class Settings:
     max_file_mb: float = 50.0
     llm: str | None = None
     cache_dir: Path = Path.home() / ".cache" / "citechat"
-    # What reading one file may cost (readers.py, reader_process.py): a file over a limit is skipped with the
+    # What reading one file may cost (ingest/limits.py, ingest/process.py): a file over a limit is skipped with the
     # reason, so a hostile file (a decompression bomb, a PDF built to be slow) costs seconds, not the server.
     max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
     max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
@@ -78,9 +73,10 @@ class Settings:
     # (see stores/); on Milvus, the collection is named after index_dir unless this names it.
     store: str = field(default_factory=lambda: os.environ.get("CITECHAT_STORE") or "local")
     collection: str | None = field(default_factory=lambda: os.environ.get("CITECHAT_COLLECTION") or None)
-    # Where docs_dir came from: "given" (an argument or CITECHAT_DOCS), "index" (recorded by the index) or
-    # "default" (seeds/, which only the project's own index/ is known to hold).
-    docs_origin: str = "default"
+    # Where docs_dir came from, as `index.which.settings_for_index` decides it: "given" (an argument,
+    # CITECHAT_DOCS, or these settings made directly), "index" (recorded by the index) or "default" (seeds/,
+    # which only the project's own index/ is known to hold).
+    docs_origin: str = "given"
 
     @property
     def docs_known(self) -> bool:
@@ -91,17 +87,15 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """The defaults with every CITECHAT_* variable that is set applied; raises SettingsError for a value
         that cannot be used."""
-        return cls().with_overrides(**_chosen_in(os.environ if environ is None else environ))
+        return cls().with_overrides(**chosen_in(os.environ if environ is None else environ))
 
     def with_overrides(self, **values) -> "Settings":
         """Return a copy with every non-None value applied (paths given as str are converted)."""
-        return replace(self, **_clean(values))
+        return replace(self, **cleaned(values))
 
 
-def _clean(values: dict) -> dict:
+def cleaned(values: dict) -> dict:
     clean = {k: v for k, v in values.items() if v is not None}
-    if "docs_dir" in clean:
-        clean.setdefault("docs_origin", "given")
     for key in ("docs_dir", "index_dir", "prompts_dir", "cache_dir"):
         if key in clean:
             clean[key] = Path(clean[key]).expanduser().absolute()
@@ -112,7 +106,7 @@ def _clean(values: dict) -> dict:
     return clean
 
 
-def _chosen_in(environ: Mapping[str, str]) -> dict:
+def chosen_in(environ: Mapping[str, str]) -> dict:
     """The Settings fields that the environment sets (empty variables count as unset)."""
     return {name: environ[variable] for variable, name in ENVIRONMENT.items() if environ.get(variable)}
 
@@ -138,60 +132,3 @@ def model_id(name: str) -> str:
 def settings(**overrides) -> Settings:
     """The settings from the environment, with the given values applied."""
     return Settings.from_env().with_overrides(**overrides)
-
-
-# ---------------------------------------------------------------- which index serves which folder
-
-
-def folder_key(docs_dir: Path) -> str:
-    """A name that identifies a documents folder by its resolved path: readable, and unique per path."""
-    resolved = str(Path(docs_dir).expanduser().resolve())
-    name = re.sub(r"[^\w.-]+", "-", Path(resolved).name).strip("-.")[:40] or "folder"
-    return f"{name}-{hashlib.sha256(resolved.encode()).hexdigest()[:12]}"
-
-
-def index_for_folder(docs_dir: Path, cache_dir: Path) -> Path:
-    """The index of a documents folder given without one: index/ for the project's seeds/, else its own
-    folder under the cache folder (CITECHAT_CACHE/indexes/NAME-HASH), the same for every command."""
-    if Path(docs_dir).expanduser().resolve() == DEFAULT_DOCS.resolve():
-        return DEFAULT_INDEX
-    return Path(cache_dir) / "indexes" / folder_key(docs_dir)
-
-
-def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
-    """The settings for working on an index, arguments first, then CITECHAT_* variables:
-
-    - no index given: the documents folder's own index (`index_for_folder`); with no folder either, the
-      project's index/ of seeds/;
-    - no documents folder given: the one the index was built from;
-    - no model given: the one the index was built with.
-
-    A folder given that differs from the index's own is refused when the index is opened or synced."""
-    from .stores import recorded_meta
-
-    chosen = {**_chosen_in(os.environ), **_clean({"index_dir": index_dir, "docs_dir": docs_dir, **overrides})}
-    base = Settings().with_overrides(**chosen)
-    if "index_dir" not in chosen:
-        base = replace(base, index_dir=index_for_folder(base.docs_dir, base.cache_dir) if "docs_dir" in chosen
-                       else DEFAULT_INDEX)
-    recorded = recorded_meta(base)
-    if "docs_dir" not in chosen and recorded.get("docs_dir"):
-        base = replace(base, docs_dir=Path(recorded["docs_dir"]), docs_origin="index")
-    if "model" not in chosen and recorded.get("model"):
-        base = replace(base, model=recorded["model"])
-    return base
-
-
-SECRET_VARIABLES = ("CITECHAT_LLM_API_KEY", "OPENAI_API_KEY", "CITECHAT_AUTH", "CITECHAT_API_KEY", "CITECHAT_MILVUS_TOKEN")
-
-
-def redact(text: str) -> str:
-    """The text with every configured secret (LLM keys, the app's password and API key) replaced by ***: an error from an
-    LLM server may quote the key it was sent, and such messages are shown and logged."""
-    for name in SECRET_VARIABLES:
-        value = os.environ.get(name) or ""
-        for secret in {value, value.partition(":")[2]} if name == "CITECHAT_AUTH" else {value}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-    return text
-

@@ -16,10 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .answers import Answer
+from . import baseline
+from .answering.types import Answer
 from .baseline import regular_files
-from .documents import UnreadableFile, load_document
 from .errors import CitechatError
+from .index.stores.base import FORMAT_VERSION
+from .ingest.document import UnreadableFile
+from .ingest.reading import load_document
 
 YES_NO = {"yes", "no"}
 
@@ -94,8 +97,6 @@ def table(ours: EvalReport, baseline: EvalReport | None = None, title: str = "")
 def cache_dir(dataset_dir: Path) -> Path:
     """Where `citechat eval` keeps the index of a data set (and the baseline's outcomes beside it); an index
     format of its own, so that a cached index of an older format is never opened."""
-    from .stores.base import FORMAT_VERSION
-
     dataset = Path(dataset_dir).resolve()
     key = hashlib.sha256(str(dataset).encode()).hexdigest()[:8]
     root = Path(os.environ.get("CITECHAT_CACHE") or Path.home() / ".cache" / "citechat") / "eval"
@@ -244,8 +245,6 @@ def evaluate_baseline(docs_dir: Path, questions: list[Question], k: int = 5, cac
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if saved.get("signature") == signature and saved.get("k") == k:
             return summarise(questions, [Outcome(**o) for o in saved["outcomes"]], k)
-    from . import baseline
-
     store, _ = baseline.build(Path(docs_dir), baseline.embeddings())
     outcomes = []
     for i, q in enumerate(questions):

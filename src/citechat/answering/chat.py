@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 from .extractive import question_entities
-from .retrieval import STOPWORDS, tokenize
+from ..index.terms import STOPWORDS, tokenize
 
 MAX_QUESTION_CHARS = 2000
 History = list[tuple[str, str]]  # earlier (question, answer text) turns, oldest first

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import answer_model
-from .answers import REFUSAL, Answer, Source
-from .retrieval import Passage, Retriever, tokenize
+from ..index.terms import tokenize
+from ..ingest.text import quotable_spans
+from ..terminal import shown_name
+from .retrieval import Passage, Retriever
 from .signals import QuestionInfo, question_features, question_info, retrieval_features, sentence_features
-from .terminal import shown_name
-from .text import quotable_spans
+from .types import REFUSAL, Answer, Source
 
 MAX_SENTENCES = 4
 # Quotations: sentences with a quotation mark or a speech verb ("said", "wrote", "according to").

@@ -19,13 +19,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .answers import MARKER, Answer, Source
-from .config import redact
-from .embeddings import Embedder
-from .errors import CitechatError
+from ..errors import CitechatError, redact
+from ..index.embeddings import Embedder
+from ..index.terms import tokenize
+from ..ingest.text import sentence_spans
 from .extractive import refusal
-from .retrieval import Passage, tokenize
-from .text import sentence_spans
+from .retrieval import Passage
+from .types import MARKER, Answer, Source
 
 # An answer sentence is supported when some sentence of a passage it cites is at least this similar to it
 # (cosine of all-MiniLM-L6-v2 embeddings, where paraphrases score above 0.6 and unrelated sentences below 0.3,

@@ -3,23 +3,16 @@ best-sentence order."""
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .embeddings import Embedder
-from .text import sentence_spans
+from ..index.embeddings import Embedder
+from ..index.stores.base import RRF_K, Hit, Snapshot
+from ..index.terms import tokenize
+from ..ingest.chunking import Chunk
+from ..ingest.text import sentence_spans
 
-if TYPE_CHECKING:  # stores import tokenize from here
-    from .documents import Chunk
-    from .stores.base import Hit, Snapshot
-
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-# Reciprocal rank fusion constant (Cormack et al. use 60; smaller favours the top of each list).
-RRF_K = 60
 CANDIDATES = 50
 # The best-sentence ordering reranks this many fused candidates. Its weight is six times the RRF score of a
 # first rank (1/61), so it leads and fusion breaks ties: measured best on the development set
@@ -46,27 +39,6 @@ class Passage:
     lexical_score: float = 0.0
     dense_rank: int = -1
     lexical_rank: int = -1
-
-
-@functools.lru_cache(maxsize=100_000)  # the same words recur in every passage an answer reads
-def stem(token: str) -> str:
-    """A light English stemmer: enough to match plurals and simple verb forms."""
-    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", "")):
-        if token.endswith(suffix) and len(token) - len(suffix) >= 3 and not token.endswith("ss"):
-            return token[: -len(suffix)] + replacement
-    return token
-
-
-STOPWORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have he her his how i in is it its of on or
-    our she so than that the their them then there these they this to was we were what when where which who whom
-    why will with would you your about after before into over under also not no yes if can could should may might
-    said says say any all some more most other such only own same too very just did does doing""".split()
-)
-
-
-def tokenize(text: str) -> list[str]:
-    return [stem(t) for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
 # Chunks whose sentences' tokens are kept per retriever (an index on a server may be far larger than memory).

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .retrieval import STOPWORDS, Passage, Retriever, stem, tokenize
+from ..index.terms import stem, tokenize
+from .retrieval import Passage, Retriever
 
 _WHEN = re.compile(r"^\s*when\b|\b(what|which|in what|by what) ([\w-]+ ){0,2}(year|years|date|day|month|time|century|decade|era|"
                    r"season|period)\b", re.I)

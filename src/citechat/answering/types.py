@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from .text import SECTION_SEPARATOR
+from ..ingest.text import SECTION_SEPARATOR
 
 REFUSAL = "I couldn't find that in the indexed documents."
 # An answer whose confidence is under this is shown with a quiet "low confidence" note: the model found a

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .embeddings import load_model, model_path
+from .model import load_model, model_path
+from .runtime import OpenVinoRuntime
 
 FORMAT = 1  # bump when what is written changes
 CHECK_TEXTS = [  # the first two are close in length, so that they share a padded batch
@@ -126,8 +127,6 @@ def _export(name: str, work: Path) -> None:
 
 
 def _check(name: str, work: Path) -> None:
-    from .embeddings import OpenVinoRuntime
-
     expected = load_model(name).encode(CHECK_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     got = OpenVinoRuntime(work, "float32").embed(CHECK_TEXTS)
     worst = float(np.min(np.sum(expected * got, axis=1)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -10,18 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import json
-
 import numpy as np
 
-from .config import SUPPORTED_SUFFIXES, Settings
-from .documents import Chunk, Skipped, UnreadableFile, chunk_document, find_files, folder_not_found, indexed_text
+from ..config import Settings
+from ..ingest.chunking import Chunk, chunk_document, indexed_text
+from ..ingest.document import UnreadableFile
+from ..ingest.files import UnsafeFile, sha256_of_handle
+from ..ingest.folder import Skipped, find_files, folder_not_found
+from ..ingest.formats import SUFFIXES
+from ..ingest.limits import ReadLimits
+from ..ingest.process import FileReader
 from .embeddings import Embedder
-from .files import UnsafeFile, sha256_of_handle
 from .stores import base, open_store
 from .stores.base import IndexProblem, NewDocument, Store, Writer
-from .reader_process import FileReader
-from .readers import ReadLimits
 
 # Documents are embedded and committed together once this many chunks are pending.
 BATCH_CHUNKS = 256
@@ -57,7 +59,7 @@ class SyncReport:
             return None
         found = "only files it cannot use" if self.skipped else "no files"
         return (f"{docs_dir} has {found}: the index is empty. Put documents of a supported type "
-                f"({' '.join(SUPPORTED_SUFFIXES)}) in it, or pass --docs with another folder.")
+                f"({' '.join(SUFFIXES)}) in it, or pass --docs with another folder.")
 
 
 def plural(n: int, word: str) -> str:

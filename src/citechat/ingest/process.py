@@ -1,7 +1,7 @@
 """Reading files in a child process, so that one hostile file costs at most the time limit and never the
 memory of the process that indexes.
 
-`readers.load_document` stops a file that goes past its limits as the text comes in, but some of a parser's
+`reading.load_document` stops a file that goes past its limits as the text comes in, but some of a parser's
 work cannot be interrupted from inside: pypdf parses a page's whole content stream before it produces any
 text, and Python's HTML parser has inputs that take quadratic time. A child process can be killed. One child
 serves a whole sync (starting it costs about a second, each file then a few milliseconds: bench/README.md);
@@ -30,7 +30,9 @@ from collections import OrderedDict
 from dataclasses import asdict
 from typing import BinaryIO
 
-from .readers import Document, ReadLimits, TooCostly, UnreadableFile, read_document
+from .document import Document, TooCostly, UnreadableFile
+from .limits import ReadLimits
+from .reading import read_document
 
 IN_PROCESS_SUFFIXES = {".txt", ".md", ".markdown"}
 # The child's address space. Within the unpacking limit python-docx needs about 6x the unpacked XML (a 64 MB
@@ -127,7 +129,7 @@ def _start_child() -> tuple[subprocess.Popen, socket.socket]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # A fresh interpreter, never a fork: the parent holds torch, FAISS and server threads.
     try:
-        child = subprocess.Popen([sys.executable, "-m", "citechat.reader_process", str(theirs.fileno())],
+        child = subprocess.Popen([sys.executable, "-m", "citechat.ingest.process", str(theirs.fileno())],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, pass_fds=[theirs.fileno()])
     finally:
         theirs.close()

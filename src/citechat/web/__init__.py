@@ -8,6 +8,8 @@
 - `openai_api.py`: the OpenAI-compatible API under /v1;
 - `security.py`: the loopback rule, the names served, sign-in and API key;
 - `guards.py`: the checks every request passes (Host, Origin, body size, sign-in throttle);
+- `connections.py`: deadlines for request heads and a cap on connections, below the file limit;
 - `upload_folder.py`: Gradio's upload folder, private to the server and emptied as uploads are saved;
+- `watch.py`: syncing when the documents folder changes;
 - `server.py`: the one FastAPI app on one port, and `launch`.
 """

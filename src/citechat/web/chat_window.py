@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
-from ..answers import Answer  # noqa: E402
+from ..answering.types import Answer  # noqa: E402
 from ..errors import log_line, user_message  # noqa: E402
 from .render import (  # noqa: E402
     SEARCHING_MD,

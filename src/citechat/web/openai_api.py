@@ -35,8 +35,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ..answers import Answer
-from ..config import redact
+from ..answering.types import Answer
+from ..errors import redact
 from .security import bearer_matches
 from .service import MAX_REQUEST_BYTES, ChatService, RequestTooLarge
 

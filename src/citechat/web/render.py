@@ -7,13 +7,9 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING
-
-from ..answers import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
-from ..sync import SyncReport
-
-if TYPE_CHECKING:
-    from ..bot import Bot
+from ..answering.types import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
+from ..bot import Bot
+from ..index.sync import SyncReport
 
 
 def esc(value: object) -> str:

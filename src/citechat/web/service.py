@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..answers import Answer
+from ..answering.types import Answer
 from ..bot import Bot
-from ..config import SUPPORTED_SUFFIXES, Settings
+from ..config import Settings
 from ..errors import BadRequest, CitechatError
-from ..files import open_regular, sha256_of, sha256_of_handle
-from ..stores.base import IndexNotFound
-from ..sync import SyncReport, sync_index
+from ..index.stores.base import IndexNotFound
+from ..index.sync import SyncReport, sync_index
+from ..ingest.files import open_regular, sha256_of, sha256_of_handle
+from ..ingest.formats import SUFFIXES
+from ..ingest.text import SECTION_SEPARATOR
 from . import upload_folder
-from ..text import SECTION_SEPARATOR
 
-UPLOAD_TYPES = list(SUPPORTED_SUFFIXES)
+UPLOAD_TYPES = list(SUFFIXES)
 MAX_UPLOAD_MB = 20
 MAX_NAME_CHARS = 120
 # Answers computed at once across all surfaces: more than this on 2 cores only makes each one slower

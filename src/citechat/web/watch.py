@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from ..errors import log_line
-from ..sync import sync_running
+from ..index.sync import sync_running
 from .service import ChatService
 
 QUIET_MS = 800  # changes are acted on once none has come for this long

@@ -4,8 +4,9 @@ file) or `milvus:http://HOST:19530` (a Milvus server). The interface they share 
 
 from __future__ import annotations
 
-from ..config import Settings
+from ...config import Settings
 from .base import Store, StoreUnavailable
+from .local import LocalStore
 
 STORE_HELP = "use local, milvus:PATH.db (Milvus Lite) or milvus:http://HOST:19530 (a Milvus server)"
 
@@ -15,11 +16,9 @@ def open_store(settings: Settings) -> Store:
     spec = (settings.store or "local").strip()
     name, _, address = spec.partition(":")
     if spec == "local":
-        from .local import LocalStore
-
         return LocalStore(settings.index_dir)
     if name == "milvus":
-        from .milvus import MilvusStore
+        from .milvus import MilvusStore  # here: pymilvus and milvus-lite are an optional extra, slow to import
 
         return MilvusStore.for_settings(address, settings)
     raise StoreUnavailable(f"Unknown store {spec!r} in CITECHAT_STORE or --store: {STORE_HELP}.")

@@ -26,15 +26,18 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from ..config import Settings
-from ..documents import Chunk, indexed_text
-from ..errors import CitechatError
-from ..files import sha256_of  # noqa: F401 - part of this module's surface
-from ..retrieval import tokenize
+from ...config import Settings
+from ...errors import CitechatError
+from ...ingest.chunking import Chunk, indexed_text
+from ...ingest.files import sha256_of  # noqa: F401 - part of this module's surface
+from ..terms import tokenize
 
 # 2: chunks record their section path and where their page starts; 2: chunks follow paragraphs and headings.
 FORMAT_VERSION = 2
 CHUNKER_VERSION = 2
+# Reciprocal rank fusion constant (Cormack et al. use 60; smaller favours the top of each list): retrieval's
+# fusion and a store's own (`Snapshot.hybrid`) use the same.
+RRF_K = 60
 
 class IndexProblem(CitechatError, RuntimeError):
     """Base for index problems the user can fix; the message says how."""
@@ -137,13 +140,13 @@ class Snapshot(Protocol):
         ...
 
     def lexical(self, terms: list[str], n: int) -> list[Hit]:
-        """Up to n chunks containing any of `terms` (tokens made by `retrieval.tokenize`, repeats counted),
+        """Up to n chunks containing any of `terms` (tokens made by `terms.tokenize`, repeats counted),
         best first by BM25; `Hit.score` is on `bm25_scores`' scale, so the answerer reads the same signals
         from every store. Chunks matching no term are left out."""
         ...
 
     def hybrid(self, vector: np.ndarray, terms: list[str], n: int) -> list[Hit] | None:
-        """The store's own fusion of `dense` and `lexical` by reciprocal rank fusion (k = `retrieval.RRF_K`):
+        """The store's own fusion of `dense` and `lexical` by reciprocal rank fusion (k = `RRF_K`):
         up to n chunks best first, `Hit.score` the fused score, and `Hit.dense` / `Hit.lexical` filled in.
         None when the store does not fuse searches itself; retrieval then fuses `dense` and `lexical`."""
         ...

@@ -23,7 +23,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..documents import Chunk
+from ...ingest.chunking import Chunk
 from .base import (
     DocumentRecord,
     Hit,

@@ -7,7 +7,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from ..files import kind_of
+from ...ingest.files import kind_of
 from .base import IndexCorrupt, IndexProblem, IndexReadOnly, rebuild_hint, writable
 
 DB_NAME = "chunks.sqlite"

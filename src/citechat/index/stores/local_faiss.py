@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import UnsafeFile, open_regular, sha256_of, sha256_of_handle
+from ...ingest.files import UnsafeFile, open_regular, sha256_of, sha256_of_handle
 from .base import IndexCorrupt
 from .local_db import read_meta, set_meta, transaction
 

@@ -1,11 +1,18 @@
-"""The text a browser shows of an HTML page, as blocks: headings, paragraphs, list items and table rows."""
+"""HTML (.html, .htm): the text a browser shows of the page, as blocks (headings, paragraphs, list items and
+table rows), written out in Markdown's shape (`ingest/blocks.py`)."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
-from .blocks import table_rows
+from typing import BinaryIO
+
+from ..blocks import render_blocks, table_rows
+from ..document import Document, UnreadableFile, decode_text, first_line_title
+from ..limits import Budget
+
+SUFFIXES = (".html", ".htm")
 
 
 class _HtmlBlocks(HTMLParser):
@@ -136,3 +143,12 @@ _UNCLOSED = [
     (re.compile(r"<!\[(?i:if|else|endif)(?![-_.a-zA-Z0-9])"), re.compile(r"\]\s*>")),
     (re.compile(r"<"), re.compile(r">")),
 ]
+
+
+def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
+    data = f.read()
+    if not data.strip():
+        raise UnreadableFile("empty file")
+    blocks, title = html_blocks(decode_text(data))
+    text = render_blocks(blocks)
+    return Document(source, title[:200] or first_line_title(text, stem), text)

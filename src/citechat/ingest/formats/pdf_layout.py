@@ -33,7 +33,7 @@ class _Line:
 
 def page_texts(pages, budget=None) -> list[str]:
     """The text of each page, in reading order, with blank lines between paragraphs and around headings.
-    A `readers.Budget` counts the text as pypdf produces it, and stops the reading past its limits."""
+    A `limits.Budget` counts the text as pypdf produces it, and stops the reading past its limits."""
     lines = []
     for page in pages:
         if budget is not None:

@@ -4,7 +4,7 @@ server (`milvus:http://HOST:19530`, shared by many processes and machines), with
 Collections, for an index whose collection name is N (`--collection`, else named after the index folder):
 
 - `N` is an alias of the build being served, `N_b<k>`: one row per chunk with its text, exact offsets, vector,
-  and its terms as `retrieval.tokenize` makes them, with Milvus' BM25 function and a sparse index over those.
+  and its terms as `index.terms.tokenize` makes them, with Milvus' BM25 function and a sparse index over those.
   Milvus' BM25 thus matches the same terms as the local store's, in Milvus Lite and on a server alike.
 - `N_b<k>_meta` beside it: a `state` row (manifest, committed generation, counts), one row per document version
   (content hash, file_stat) and one row per term version (how many chunks contain it, for the answerer's idf).

@@ -8,9 +8,9 @@ from typing import Iterable
 
 import numpy as np
 
-from ...documents import Chunk
+from ....ingest.chunking import Chunk
 from ..base import BM25_B, BM25_K1, NewDocument
-from .client import DataType, Function, FunctionType, MilvusClient
+from .client import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 LIVE = 2**62  # gen_to of a row that no step has replaced
 STATE = "state"  # key of the meta row holding the manifest, the committed generation and the counts
@@ -93,3 +93,41 @@ def create_build(client: MilvusClient, build: str, dimension: int) -> None:
     index.add_index(field_name="_v", index_type="FLAT", metric_type="L2")
     index.add_index(field_name="name", index_type="INVERTED")
     client.create_collection(f"{build}_meta", schema=meta, index_params=index, consistency_level="Strong")
+
+
+# ---------------------------------------------------------------- reading the layout
+
+RELEASED = 101  # Milvus' error code for a collection that is not loaded
+
+
+def query_all(client, collection: str, filter: str, fields: list[str]) -> list[dict]:
+    """Every row matching the filter (a server returns at most 16384 rows per query)."""
+    iterator = client.query_iterator(collection, batch_size=BATCH, filter=filter, output_fields=fields)
+    rows: list[dict] = []
+    try:
+        while batch := iterator.next():
+            rows.extend(batch)
+    finally:
+        iterator.close()
+    return rows
+
+
+def read_state(client, build: str) -> dict | None:
+    """The build's state row; loads the build's collections first if they are released (as Milvus Lite leaves
+    them after a restart)."""
+    try:
+        rows = client.get(f"{build}_meta", ids=[STATE], output_fields=["value"])
+    except MilvusException as exc:
+        if exc.code != RELEASED:
+            raise
+        for collection in (build, f"{build}_meta"):
+            client.load_collection(collection)
+        rows = client.get(f"{build}_meta", ids=[STATE], output_fields=["value"])
+    return json.loads(rows[0]["value"]) if rows else None
+
+
+def current_build(client, name: str) -> str | None:
+    """The build the index's alias points at; None when there is no index."""
+    if name not in client.list_aliases().get("aliases", []):
+        return None
+    return client.describe_alias(name)["collection_name"]

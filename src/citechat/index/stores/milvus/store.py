@@ -11,8 +11,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ...config import Settings
+from ....config import Settings
 from ..base import (
+    RRF_K,
     DocumentRecord,
     Hit,
     IndexNotFound,
@@ -22,12 +23,12 @@ from ..base import (
     check_manifest,
     excluded,
 )
-from .client import AnnSearchRequest, MilvusException, RRFRanker, connect, disconnect, is_lite, translated
-from .schema import BATCH, CHUNK_FIELDS, STATE, chunk_of, quoted, visible
+from .client import AnnSearchRequest, RRFRanker, connect, disconnect, is_lite, translated
+from .schema import BATCH, CHUNK_FIELDS, chunk_of, current_build, query_all, quoted, read_state, visible
+from .writer import open_writer
 
 # HNSW's search breadth: larger finds the exact nearest neighbours more often (bench/store.py measures recall).
 EF = 128
-RELEASED = 101  # Milvus' error code for a collection that is not loaded
 
 
 def collection_name(settings: Settings) -> str:
@@ -35,39 +36,6 @@ def collection_name(settings: Settings) -> str:
     name = settings.collection or settings.index_dir.resolve().name or "citechat"
     name = re.sub(r"\W", "_", name, flags=re.ASCII)
     return name if re.match(r"[A-Za-z_]", name) else f"c_{name}"
-
-
-def query_all(client, collection: str, filter: str, fields: list[str]) -> list[dict]:
-    """Every row matching the filter (a server returns at most 16384 rows per query)."""
-    iterator = client.query_iterator(collection, batch_size=BATCH, filter=filter, output_fields=fields)
-    rows: list[dict] = []
-    try:
-        while batch := iterator.next():
-            rows.extend(batch)
-    finally:
-        iterator.close()
-    return rows
-
-
-def read_state(client, build: str) -> dict | None:
-    """The build's state row; loads the build's collections first if they are released (as Milvus Lite leaves
-    them after a restart)."""
-    try:
-        rows = client.get(f"{build}_meta", ids=[STATE], output_fields=["value"])
-    except MilvusException as exc:
-        if exc.code != RELEASED:
-            raise
-        for collection in (build, f"{build}_meta"):
-            client.load_collection(collection)
-        rows = client.get(f"{build}_meta", ids=[STATE], output_fields=["value"])
-    return json.loads(rows[0]["value"]) if rows else None
-
-
-def current_build(client, name: str) -> str | None:
-    """The build the index's alias points at; None when there is no index."""
-    if name not in client.list_aliases().get("aliases", []):
-        return None
-    return client.describe_alias(name)["collection_name"]
 
 
 class MilvusStore:
@@ -125,8 +93,6 @@ class MilvusStore:
 
     @contextmanager
     def writer(self, manifest: dict[str, str], rebuild: bool) -> Iterator:
-        from .writer import open_writer
-
         with open_writer(self, manifest, rebuild) as writer:
             yield writer
 
@@ -192,8 +158,6 @@ class MilvusSnapshot:
 
     @translated
     def hybrid(self, vector: np.ndarray, terms: list[str], n: int) -> list[Hit] | None:
-        from ...retrieval import RRF_K
-
         if not self.n_chunks:
             return []
         query = np.asarray(vector, dtype=np.float32)

@@ -10,13 +10,25 @@ from typing import Iterator
 
 from ..base import KnownDocuments, NewDocument, check_manifest, chunk_terms
 from .client import translating
-from .schema import BATCH, LIVE, chunk_row, create_build, document_row, quoted, state_row, term_row, visible
-from .store import MilvusStore, current_build, query_all, read_state
+from .schema import (
+    BATCH,
+    LIVE,
+    chunk_row,
+    create_build,
+    current_build,
+    document_row,
+    query_all,
+    quoted,
+    read_state,
+    state_row,
+    term_row,
+    visible,
+)
 
 
 @contextmanager
-def open_writer(store: MilvusStore, manifest: dict[str, str], rebuild: bool) -> Iterator[MilvusWriter]:
-    """The writer of the build the alias points at, created if there is none. A rebuild writes a new build and
+def open_writer(store, manifest: dict[str, str], rebuild: bool) -> Iterator[MilvusWriter]:
+    """The writer of `store` (a MilvusStore): the build the alias points at, created if there is none. A rebuild writes a new build and
     moves the alias to it when the block ends without an error."""
     with translating(store.address):
         client = store.client

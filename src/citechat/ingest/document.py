@@ -1,0 +1,60 @@
+"""A document as read from a file: the text every offset refers to, its title and its pages; the reasons a file
+cannot be read; and the text helpers every reader shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be indexed; the message says why."""
+
+
+class TooCostly(UnreadableFile):
+    """A file that goes past one of the read limits."""
+
+
+@dataclass
+class Document:
+    source: str  # path relative to the documents folder, with forward slashes
+    title: str
+    text: str
+    pages: list[tuple[int, int]] | None = None  # (start, end) of each page in `text`, for paged formats
+
+
+def decode_text(data: bytes) -> str:
+    """Decode bytes as UTF-8 (or UTF-16 with a BOM); lines that are not UTF-8 are read as Windows-1252.
+
+    A UTF-8 byte-order mark is kept as a character so offsets match the file read as UTF-8.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(_decode_line(line) for line in data.splitlines(keepends=True))
+
+
+def _decode_line(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:8192]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    return len(head) > 0 and controls / len(head) > 0.1
+
+
+def first_line_title(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        line = line.strip().lstrip("\ufeff").lstrip("#").strip()
+        if line:
+            return line[:200]
+    return fallback
