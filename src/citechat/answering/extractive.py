@@ -12,6 +12,7 @@ import numpy as np
 
 from . import answer_model
 from ..index.terms import tokenize
+from ..ingest.readable import is_markdown, readable
 from ..ingest.text import quotable_spans
 from ..terminal import shown_name
 from .retrieval import Passage, Retriever
@@ -240,5 +241,6 @@ def compose(question: str, chosen: list[Candidate]) -> Answer:
         src.score = round(max(c.score for c in group), 4)
         if not existing:
             sources.append(src)
-        parts.append(" ".join(c.text for c in group) + f" [{src.n}]")
+        shown = readable(" ".join(c.text for c in group), is_markdown(src.source))  # as read: unwrapped, no markup
+        parts.append(f"{shown} [{src.n}]")
     return Answer(question=question, text=" ".join(parts), sources=sources)
