@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import DEFAULT_DOCS, DEFAULT_INDEX, Settings, chosen_in, cleaned
+from ..ingest.folder import folder_not_found
 from .stores import recorded_meta
 
 
@@ -40,8 +41,11 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     - no documents folder given: the one the index was built from;
     - no model given: the one the index was built with.
 
-    A folder given that differs from the index's own is refused when the index is opened or synced."""
+    A folder given that differs from the index's own is refused when the index is opened or synced; one that
+    does not exist is refused here (FolderNotFound), before anything is said about its index."""
     chosen = {**chosen_in(os.environ), **cleaned({"index_dir": index_dir, "docs_dir": docs_dir, **overrides})}
+    if "docs_dir" in chosen and not Path(chosen["docs_dir"]).is_dir():
+        raise folder_not_found(Path(chosen["docs_dir"]))
     base = Settings().with_overrides(**chosen)
     if "index_dir" not in chosen:
         base = replace(base, index_dir=index_for_folder(base.docs_dir, base.cache_dir) if "docs_dir" in chosen
@@ -53,3 +57,20 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     if "model" not in chosen and recorded.get("model"):
         base = replace(base, model=recorded["model"])
     return base
+
+
+def folder_note(settings: Settings) -> str | None:
+    """Which documents folder a command works on, said when the user did not name it: "seeds/ (the default
+    folder; pass --docs DIR for yours)"; None when they did."""
+    if settings.docs_origin == "given":
+        return None
+    docs = Path(settings.docs_dir)
+    if docs.resolve() == DEFAULT_DOCS.resolve():
+        try:
+            shown = f"{docs.resolve().relative_to(Path.cwd().resolve())}/"
+        except ValueError:
+            shown = str(docs)
+        return f"{shown} (the default folder; pass --docs DIR for yours)"
+    if settings.docs_origin == "index":
+        return f"{docs} (the folder this index was built from)"
+    return f"{docs} (the default folder; pass --docs DIR for yours)"
