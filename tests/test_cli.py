@@ -155,3 +155,121 @@ def test_usage_errors_exit_with_argparse_code(capsys):
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         main(["ask"])  # the question is required
+
+
+# ---------------------------------------------------------------- what a new user meets first
+
+
+def checkout_copy(root: Path) -> Path:
+    """The package, pyproject.toml and seeds/ of this checkout copied to root, so that its default folder and
+    index (seeds/, index/) are root's own, not this checkout's."""
+    import shutil
+
+    from conftest import PROJECT
+
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT / "seeds", root / "seeds")
+    shutil.copy(PROJECT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def test_commands_say_which_folder_they_search_when_none_was_named(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    root = checkout_copy(tmp_path / "checkout")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "citechat.cli", *args], capture_output=True, text=True,
+                              timeout=300, cwd=root, env=subprocess_env(PYTHONPATH=str(root / "src")))
+
+    note = "seeds/ (the default folder; pass --docs DIR for yours)"
+    indexed = run("index")
+    assert indexed.returncode == 0 and f"Indexing {note} into {root / 'index'}" in indexed.stderr, indexed.stderr
+    asked = run("ask", "What did Altman say?")
+    assert asked.returncode == 0 and asked.stderr.splitlines()[0] == f"citechat: searching {note}", asked.stderr
+    assert f"Documents: {note}" in run("status").stdout
+    # Named by the user: nothing more is said.
+    named = run("ask", "What did Altman say?", "--docs", str(root / "seeds"))
+    assert "searching" not in named.stderr
+
+
+@pytest.mark.parametrize("command", [["ask", QUESTION], ["status"], ["index"], ["serve", "--port", "0"]])
+def test_a_folder_that_does_not_exist_is_said_first_on_every_command(tmp_path, command):
+    typo = tmp_path / "mydcos"
+    result = run_cli(*command, "--docs", str(typo))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"citechat: Documents folder not found: {typo}. Create it or pass "
+                                                  "--docs DIR."]
+
+
+def test_the_question_limit_is_the_same_as_on_the_other_surfaces(tmp_path):
+    result = run_cli("ask", "why " * 2_500, "--docs", str(one_file_docs(tmp_path / "docs")))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "citechat: The question is 10,000 characters long; ask in at most 4,000 characters."
+
+
+def on_a_terminal(args: list[str], columns: int = 120, rows: int = 60) -> list[str]:
+    """Run the command line in a pseudo-terminal, as a user's terminal runs it (progress bars drawn and
+    cleared), and return the screen's lines as a terminal shows them at the end."""
+    import pty
+    import subprocess
+
+    import pyte
+
+    from conftest import citechat_command, subprocess_env
+
+    ours, theirs = pty.openpty()
+    env = subprocess_env(COLUMNS=str(columns), LINES=str(rows), TERM="xterm")
+    process = subprocess.Popen([*citechat_command(), *args], stdin=theirs, stdout=theirs, stderr=theirs, env=env)
+    os.close(theirs)
+    screen = pyte.Screen(columns, rows)
+    stream = pyte.ByteStream(screen)
+    while True:
+        try:
+            data = os.read(ours, 65536)
+        except OSError:  # the command ended and closed the terminal
+            break
+        if not data:
+            break
+        stream.feed(data)
+    process.wait(timeout=300)
+    os.close(ours)
+    return [line.rstrip() for line in screen.display if line.strip()]
+
+
+def test_skipped_files_are_listed_on_lines_of_their_own_after_the_progress(tmp_path):
+    docs = one_file_docs(tmp_path / "docs")
+    (docs / "budget.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    (docs / "empty.txt").write_text("")
+    lines = on_a_terminal(["index", "--docs", str(docs), "--index", str(tmp_path / "index")])
+    assert "skipped empty.txt: empty file" in lines, lines
+    assert any(line.startswith("skipped budget.xlsx: ") for line in lines), lines
+    glued = [line for line in lines if "%|" in line or ("skipped " in line and not line.startswith("skipped ")
+                                                           and " added, " not in line)]
+    assert not glued, lines
+
+
+def test_status_json_into_a_program_that_stops_reading_ends_quietly(tmp_path):
+    import subprocess
+
+    from conftest import citechat_command, subprocess_env
+
+    docs = one_file_docs(tmp_path / "docs")
+    assert run_cli("index", "--docs", str(docs)).returncode == 0
+    command = " ".join(f"'{part}'" for part in [*citechat_command(), "status", "--json", "--docs", str(docs)])
+    result = subprocess.run(f"{command} | head -1", shell=True, capture_output=True, text=True, timeout=120,
+                            env=subprocess_env())
+    assert result.stdout == "{\n" and result.stderr == "", result.stderr
+
+
+def test_the_first_use_says_the_model_is_being_prepared(tmp_path):
+    docs = one_file_docs(tmp_path / "docs")
+    first = run_cli("index", "--docs", str(docs), CITECHAT_CACHE=str(tmp_path / "fresh-cache"))
+    assert first.returncode == 0, first.stderr
+    assert "Preparing the embedding model for this CPU (first use only; about 20 s)..." in first.stderr
+    assert "deprecated" not in first.stderr and "Warning" not in first.stderr
+    again = run_cli("index", "--docs", str(docs), "--rebuild", CITECHAT_CACHE=str(tmp_path / "fresh-cache"))
+    assert "Preparing" not in again.stderr

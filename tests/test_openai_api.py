@@ -194,20 +194,38 @@ def test_malformed_json_oversized_bodies_and_unknown_paths(server):
     assert httpx.get(server.url, timeout=60).status_code == 200
 
 
-def test_a_failing_llm_gives_a_server_error_without_a_traceback(seed_index, monkeypatch):
-    from openai import InternalServerError, OpenAI
+def test_an_llm_that_does_not_answer_falls_back_to_quotes_with_a_notice(seed_index, monkeypatch):
+    from openai import OpenAI
+    from playwright.sync_api import expect
 
-    from ui_helpers import free_port
+    from ui_helpers import ask, chromium, free_port, open_page
 
     # An OpenAI-compatible LLM server that is not running: the answerer's request fails for real.
     monkeypatch.setenv("CITECHAT_LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     monkeypatch.setenv("CITECHAT_LLM_API_KEY", "sk-never-shown-9876")
     bot = citechat.open_index(seed_index[1], llm="openai:absent-model")
-    with serving(bot) as (running, _):
-        client = OpenAI(base_url=running.url + "v1", api_key="x", max_retries=0)
-        with pytest.raises(InternalServerError) as failed:
-            client.chat.completions.create(model="citechat", messages=[{"role": "user", "content": QUESTION}])
-    error = failed.value.body
-    assert failed.value.status_code == 500 and error["type"] == "server_error"
-    assert "Connection" in error["message"] and "Traceback" not in error["message"]
-    assert "sk-never-shown-9876" not in json.dumps(error)
+    with serving(bot) as (running, url):
+        assert running.service.llm_problem and "did not answer" in running.service.llm_problem  # found at start
+        client = OpenAI(base_url=url + "v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(model="citechat", messages=[{"role": "user", "content": QUESTION}])
+        extra = reply.model_extra
+        assert "[1]" in reply.choices[0].message.content and extra["sources"]
+        assert extra["citechat"]["answerer"] == "extractive" and "quoted from the documents instead" in \
+            extra["citechat"]["notice"]
+        assert "sk-never-shown-9876" not in json.dumps(extra) and ".." not in extra["citechat"]["notice"]
+        with chromium() as browser:
+            page = open_page(browser, url)
+            expect(page.locator("#llm-problem")).to_contain_text("did not answer")
+            ask(page, QUESTION)
+            expect(page.locator("#chat .cc-notice").last).to_contain_text("quoted from the documents instead")
+            page.context.close()
+
+
+def test_serve_can_require_its_llm(seed_index, tmp_path):
+    from conftest import run_cli
+    from ui_helpers import free_port
+
+    result = run_cli("serve", "--index", str(seed_index[1]), "--port", "0", "--require-llm",
+                     CITECHAT_LLM="openai:absent-model", CITECHAT_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "did not answer" in result.stderr and "--require-llm" in result.stderr

@@ -207,6 +207,20 @@ def test_ask_shows_a_cited_answer_and_its_sources(page):
     assert "DealBook" in last_answer_text(page)
 
 
+def test_a_new_answer_arrives_in_view_after_an_earlier_one_was_clicked(page):
+    for question in ("What did Altman say?", "What did Khosla Ventures do?", "What happened in Minneapolis?"):
+        ask(page, question)
+    page.locator("#chat .bubble-wrap").hover()
+    page.mouse.wheel(0, -5000)  # the reader scrolls up to the first answer and clicks it to see its sources
+    page.wait_for_timeout(500)
+    page.locator("#chat .message.bot, #chat [data-testid='bot']").first.click()
+    ask(page, "Who first reported Altman's message?")
+    chat = page.locator("#chat .bubble-wrap").bounding_box()
+    newest = page.locator("#chat .message.bot, #chat [data-testid='bot']").last.bounding_box()
+    assert newest["y"] + newest["height"] <= chat["y"] + chat["height"] + 2, (newest, chat)  # its end is in view
+    assert newest["y"] + newest["height"] > chat["y"]
+
+
 def test_example_question_gets_an_answer(page):
     page.get_by_role("button", name="What did Altman say?").click()
     wait_for_answer(page, "What did Altman say?")

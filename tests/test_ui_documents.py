@@ -77,16 +77,19 @@ def test_remove_from_index_keeps_the_file_until_it_is_added_back(page, served):
     notes = bot.settings.docs_dir / "notes.txt"
     before = notes.read_bytes()
     show_documents(page)
+    expect(page.locator("#add-back-row")).to_be_hidden()  # nothing has been removed
     pick(page, "remove-choice", "notes.txt")
     page.locator("#remove").click()
     expect(page.locator("#sync-message")).to_contain_text("Removed: notes.txt", timeout=WAIT_MS)
+    expect(page.locator("#sync-message")).not_to_contain_text("earlier")
     expect(page.locator("#excluded")).to_contain_text("notes.txt")
+    expect(page.locator("#add-back-row")).to_be_visible()
     assert notes.read_bytes() == before  # the file is untouched
     assert "notes.txt" not in sources_of(bot)
 
     # Later syncs keep it out, even though it is still in the folder.
     page.locator("#sync").click()
-    expect(page.locator("#sync-message")).to_contain_text("removed from the index earlier", timeout=WAIT_MS)
+    expect(page.locator("#sync-message")).to_contain_text("1 kept out of the index by choice", timeout=WAIT_MS)
     assert "notes.txt" not in sources_of(bot) and notes.exists()
 
     pick(page, "add-back-choice", "notes.txt")
@@ -94,6 +97,7 @@ def test_remove_from_index_keeps_the_file_until_it_is_added_back(page, served):
     expect(page.locator("#sync-message")).to_contain_text("Added: notes.txt", timeout=WAIT_MS)
     assert "notes.txt" in sources_of(bot)
     expect(page.locator("#excluded")).to_have_count(0)
+    expect(page.locator("#add-back-row")).to_be_hidden()
 
 
 def test_delete_file_asks_first_and_deletes_only_the_indexed_file(page, served, tmp_path):
@@ -205,8 +209,12 @@ def test_the_documents_tab_shows_its_folder_and_examples_come_from_the_documents
     expect(examples.first).to_be_visible()
     texts = examples.all_inner_texts()
     assert texts and not any("Altman" in t or "Minneapolis" in t for t in texts), texts
-    titles = {d.title for d in bot.documents}
-    assert all(any(title in t for title in titles) for t in texts), texts
+    # Asked as a person would: short, about a heading or a title of the documents, no quotes or list numbers.
+    topics = {name.lower() for c in bot.snapshot.all_chunks() for name in [c.title, *c.section.split(" › ")] if name}
+    for text in texts:
+        assert text.endswith("?") and len(text.split()) <= 14 and not re.search(r"[“”\"]|\b\d+\.\s", text), text
+        topic = re.sub(r"^(what about |what is )(the )?|( about)?\?$", "", text.lower())
+        assert topic in topics, (text, topics)
     examples.first.click()
     expect(page.locator("#sources .cc-question")).to_contain_text(texts[0], timeout=WAIT_MS)
 
@@ -283,3 +291,32 @@ def test_a_file_name_with_markup_is_shown_as_text(page, served, tmp_path):
     assert page.locator('img[src="x"]').count() == 0 and page.locator("[data-testid=toast-body] b").count() == 0
     assert page.title() == "citechat"
     assert not {path.name for path in tricky} & {d.source for d in served[1].documents}
+
+
+def test_files_a_watched_folder_cannot_use_are_listed_and_logged_once(tmp_path, embedder):
+    from playwright.sync_api import expect
+
+    from ui_helpers import free_port
+
+    docs = write_collection(tmp_path / "docs")
+    sync_index(settings(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = tmp_path / "serve.log"
+    command = [*citechat_command(), "serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port",
+               str(port)]
+    with server_process(command, url, log), chromium() as browser:
+        page = open_page(browser, url)
+        show_documents(page)
+        (docs / "drawing.xyz").write_bytes(b"\x00\x01 not a document")
+        (docs / "empty.txt").write_text("")
+        skipped = page.locator("#skipped")  # shown by the window's own refresh: nothing is clicked
+        expect(skipped).to_contain_text("drawing.xyz", timeout=WAIT_MS)
+        expect(skipped).to_contain_text("empty.txt: empty file")
+        (docs / "more.txt").write_text("The Quillmoor ferry runs on Sundays only.\n")  # a second sync
+        expect(page.locator("#documents")).to_contain_text("more.txt", timeout=WAIT_MS)
+        expect(skipped).to_contain_text("drawing.xyz")
+        page.context.close()
+    text = log.read_text()
+    assert text.count("skipped drawing.xyz: unsupported file type '.xyz'") == 1, text
+    assert text.count("skipped empty.txt: empty file") == 1, text

@@ -55,6 +55,11 @@ class Bot:
             expected["docs_dir"] = ""
         return Retriever(self.store.snapshot(expected), self.embedder)
 
+    @property
+    def llm_spec(self) -> str | None:
+        """The CITECHAT_LLM-style spec of the LLM that writes the answers (None: none, or a model object)."""
+        return self._llm if isinstance(self._llm, str) else None
+
     def reload(self) -> None:
         retriever = self._load()
         with self._swap:
@@ -144,15 +149,17 @@ class Bot:
             self._llm_answerer = LLMAnswerer(model, self.settings.prompts_dir, self.embedder)
         return self._llm_answerer
 
-    def stream(self, question: str, history: History | None = None, k: int = 5) -> Iterator[str | Answer]:
-        """Yield the answer text as it is produced, then the final Answer."""
+    def stream(self, question: str, history: History | None = None, k: int = 5, extractive: bool = False
+               ) -> Iterator[str | Answer]:
+        """Yield the answer text as it is produced, then the final Answer. extractive: quote the documents even
+        when an LLM is configured (raises LLMFailed, a CitechatError, when the LLM does not answer)."""
         started = time.perf_counter()
         self._follow()
         cleaned = standalone = clean_question(question)
         if not re.search(r"\w", cleaned):
             result = Answer(question=question, text="Please type a question about your documents.", refused=True)
             yield result.text
-        elif self.llm_answerer is not None:
+        elif not extractive and self.llm_answerer is not None:
             retriever = self.retriever  # one generation of the index for the whole answer
             try:
                 standalone = self.llm_answerer.condense(cleaned, history)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from dataclasses import asdict
 
 from .config import settings as make_settings
 from .errors import CitechatError, log_line, redact, user_message
+from .ingest.readable import is_markdown, readable
+from .question_limits import check_limits
 from .terminal import shown, shown_json, shown_name
 
 # The commands import what they need when they run: `citechat --help` and `--version` stay instant, and `status`
@@ -20,7 +21,8 @@ UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "b
 
 
 def _progress_printer():
-    """Show one progress bar per stage of a sync on stderr."""
+    """One progress bar per stage of a sync on stderr: (show progress, close the bars, say a line between the
+    bars without breaking them)."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
@@ -38,22 +40,36 @@ def _progress_printer():
         for bar in bars.values():
             bar.close()
 
-    return show, close
+    def say(message: str) -> None:
+        tqdm.write(shown_name(message), file=sys.stderr)
+
+    return show, close, say
+
+
+def _say_folder(settings) -> None:
+    """Name the documents folder when the user did not (see `folder_note`)."""
+    from .index.which import folder_note
+
+    note = folder_note(settings)
+    if note:
+        print(shown_name(f"citechat: searching {note}"), file=sys.stderr)
 
 
 def cmd_index(args) -> int:
     from .index.sync import sync_index
-    from .index.which import settings_for_index
+    from .index.which import folder_note, settings_for_index
 
     settings = settings_for_index(args.index, args.docs)
     where = settings.index_dir if settings.store == "local" else settings.store
-    print(shown_name(f"Indexing {settings.docs_dir} into {where}"), file=sys.stderr)
-    show, close = _progress_printer()
+    note = folder_note(settings)
+    print(shown_name(f"Indexing {note or settings.docs_dir} into {where}"), file=sys.stderr)
+    show, close, say = _progress_printer()
     try:
-        report = sync_index(settings, rebuild=args.rebuild, progress=show,
-                            notify=lambda message: print(shown_name(message), file=sys.stderr))
+        report = sync_index(settings, rebuild=args.rebuild, progress=show, notify=say)
     finally:
         close()
+    for item in report.skipped:  # on lines of their own, once the bars are gone
+        print(shown_name(f"skipped {item.source}: {item.reason}"), file=sys.stderr)
     for label, names in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
         for name in names:
             print(f"{label}: {shown_name(name)}")
@@ -67,24 +83,6 @@ def cmd_index(args) -> int:
     return 0
 
 
-# Markdown a quoted sentence may carry (**bold**, `code`, [text](link), "# " headings): a terminal shows it raw.
-_MARKUP = [
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"), r"\1"),
-    (re.compile(r"`([^`\n]+)`"), r"\1"),
-    (re.compile(r"!?\[([^\]\n]+)\]\([^)\s]+\)"), r"\1"),
-    (re.compile(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+"), ""),
-]
-
-
-def plain(text: str) -> str:
-    """Text for a terminal: Markdown markup taken out, [n] markers kept."""
-    for pattern, replacement in _MARKUP:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 # A passage shown as possibly related to a refused question: enough to recognise it, not a page of text.
 RELATED_CHARS = 240
 
@@ -93,25 +91,27 @@ def cmd_ask(args) -> int:
     from .answering.types import LOW_CONFIDENCE_NOTE, location, shorten
     from .bot import open_index
 
+    check_limits(args.question, None)  # the same limits as every other surface
     bot = open_index(args.index, args.docs)
+    _say_folder(bot.settings)
     if args.passages:
         for n, p in enumerate(bot.retrieve(args.question, k=args.k), start=1):
             print(f"[{n}] {shown_name(f'{p.title} ({p.source}, {location(p)}')}, score {p.score:.4f})\n"
-                  f"    {shown(plain(p.text))}\n")
+                  f"    {shown(readable(p.text, is_markdown(p.source)))}\n")
         return 0
     a = bot.answer(args.question, k=args.k)
-    print(shown(plain(a.text)))
+    print(shown(a.text))
     if a.low_confidence:
         print(f"({LOW_CONFIDENCE_NOTE})")
     if a.sources or a.related:
         print("\nSources:" if a.sources else "\nPossibly related:")
     for s in a.sources:
-        print(f"[{s.n}] {shown_name(f'{s.title} ({s.source}, {location(s)})')}\n    {shown(plain(s.text))}")
+        print(f"[{s.n}] {shown_name(f'{s.title} ({s.source}, {location(s)})')}\n    {shown(readable(s.text, is_markdown(s.source)))}")
     for s in a.related:
         print(f"- {shown_name(f'{s.title} ({s.source}, {location(s)})')}\n"
-              f"    {shown(shorten(plain(s.text), RELATED_CHARS))}")
+              f"    {shown(shorten(readable(s.text, is_markdown(s.source)), RELATED_CHARS))}")
     for sentence in a.unsupported:
-        print(f"(unsupported by its cited passage: {shown(plain(sentence))})")
+        print(f"(unsupported by its cited passage: {shown(sentence)})")
     return 0
 
 
@@ -128,7 +128,7 @@ def cmd_eval(args) -> int:
     index = Path(args.index) if args.index else cache_dir(dataset)
     settings = make_settings(docs_dir=args.docs or dataset / "corpus", index_dir=index)
     compare = not args.no_baseline and baseline.available()
-    show, close = _progress_printer()
+    show, close, _ = _progress_printer()
     try:
         sync_index(settings, progress=show)
         report = evaluate(Bot(settings), questions, k=args.k, progress=lambda i, n: show("questions", i, n))
@@ -149,6 +149,7 @@ def cmd_status(args) -> int:
     from .bot import open_index
     from .index.stores.base import describe
     from .index.sync import plural
+    from .index.which import folder_note
 
     bot = open_index(args.index, args.docs)
     meta = bot.snapshot.meta
@@ -157,7 +158,7 @@ def cmd_status(args) -> int:
                           "documents": [asdict(d) for d in bot.documents], "excluded": bot.snapshot.excluded}))
         return 0
     print(f"Index:     {shown_name(str(bot.settings.index_dir))} (last sync {meta.get('last_sync') or 'never'})")
-    print(f"Documents: {shown_name(str(bot.settings.docs_dir))}")
+    print(f"Documents: {shown_name(folder_note(bot.settings) or str(bot.settings.docs_dir))}")
     print(f"Model:     {shown_name(str(meta.get('model')))}, passages of up to "
           f"{int(meta.get('chunk_chars', 0)):,} characters")
     print(f"{plural(bot.n_documents, 'document')} in {plural(bot.n_chunks, 'chunk')}" + (":" if bot.documents else ""))
@@ -188,7 +189,7 @@ def cmd_serve(args) -> int:
         if warning:
             print(shown_name(warning), file=sys.stderr)
     launch(settings, host=args.host, port=args.port, auth=auth or os.environ.get("CITECHAT_AUTH"),
-           insecure=args.insecure, watch=args.watch)
+           insecure=args.insecure, watch=args.watch, require_llm=args.require_llm)
     return 0
 
 
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the address of a reverse proxy whose X-Forwarded-For header names the client "
                         "(repeatable; or $CITECHAT_TRUSTED_PROXIES)")
     p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without a password")
+    p.add_argument("--require-llm", action="store_true",
+                   help="refuse to start when the LLM server ($CITECHAT_LLM_BASE_URL) does not answer (default: start, "
+                        "and quote answers from the documents until it does)")
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -273,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except BrokenPipeError:  # the output went to a program that stopped reading (`citechat status | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that exiting flushes nowhere
+        return 0
     except (CitechatError, FileNotFoundError) as exc:
         print(shown_name(f"citechat: {user_message(exc) if isinstance(exc, CitechatError) else exc}"), file=sys.stderr)
         return 2

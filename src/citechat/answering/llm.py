@@ -69,12 +69,29 @@ def failure(exc: Exception, spec: str | None) -> LLMFailed:
     """What to tell the user when the LLM did not answer; any key it quotes is hidden."""
     base_url = os.environ.get("CITECHAT_LLM_BASE_URL") or "OpenAI"
     what = f"CITECHAT_LLM={spec}" if isinstance(spec, str) else "the LLM"
-    detail = redact(" ".join(str(exc).split()))[:300] or type(exc).__name__
+    detail = redact(" ".join(str(exc).split()))[:300].rstrip(".") or type(exc).__name__
     if isinstance(spec, str) and spec.startswith("openai:"):
         return LLMFailed(f"The LLM server ({what} at {base_url}) did not answer: {detail}. Check that it is "
                          "running and that CITECHAT_LLM_BASE_URL and CITECHAT_LLM_API_KEY are right, or unset "
                          "CITECHAT_LLM for answers without an LLM.")
     return LLMFailed(f"The LLM ({what}) failed: {detail}. Unset CITECHAT_LLM for answers without an LLM.")
+
+
+def unreachable(spec: str | None, seconds: float = 3.0) -> str | None:
+    """Why the LLM server of an openai: spec at CITECHAT_LLM_BASE_URL does not answer (its model list), or None
+    when it does, or when there is no server to ask (a local model; OpenAI's own API, not asked here)."""
+    import httpx
+
+    base_url = os.environ.get("CITECHAT_LLM_BASE_URL")
+    if not (isinstance(spec, str) and spec.startswith("openai:") and base_url):
+        return None
+    key = os.environ.get("CITECHAT_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
+    try:
+        httpx.get(base_url.rstrip("/") + "/models", timeout=seconds,
+                  headers={"Authorization": f"Bearer {key}"} if key else None)
+    except httpx.HTTPError as exc:
+        return str(failure(exc, spec))
+    return None
 
 
 def make_chat_model(spec: str):

@@ -60,6 +60,9 @@ class Answer:
     # The extractive answerer's estimate (0-1) that the quoted text answers the question; None when the answer
     # was not scored (refusals, LLM answers).
     confidence: float | None = None
+    # Something the reader should know about how this answer was made: shown with it on every surface (e.g. the
+    # LLM did not answer, so the answer is quoted from the documents instead).
+    notice: str = ""
 
     @property
     def low_confidence(self) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import ExportFailed, exported
+from .export import ExportFailed, exported, exported_already
 from .model import load_model, model_path
 from .runtime import MAX_BATCH, OpenVinoRuntime, PrecisionChoice, TorchRuntime, requested_precision
 
@@ -64,6 +64,16 @@ class Embedder:
     def model(self):
         """The float32 SentenceTransformer on torch (loading it if needed); encode does not use it."""
         return load_model(self.name)
+
+    def prepared(self) -> bool:
+        """Is the model ready to run without a first-use export (loaded in this process, or exported before)?"""
+        with _lock:
+            if any(name == self.name for name, _ in _runtimes):
+                return True
+        try:
+            return exported_already(self.name)
+        except Exception:  # noqa: BLE001 - a model that cannot be found says so when it is loaded
+            return True
 
     @property
     def runtime(self) -> OpenVinoRuntime | TorchRuntime:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -53,6 +56,12 @@ def export_folder(name: str) -> Path:
     label = source.parent.name if source.name == "model" else source.name  # a packaged model: its package
     slug = "".join(c if c.isalnum() or c in "-._" else "_" for c in label)
     return cache_dir() / "models" / f"{slug}-{key.hexdigest()[:16]}"
+
+
+def exported_already(name: str) -> bool:
+    """Has model `name` been exported (or found not to export) before, so that loading it is quick?"""
+    folder = export_folder(name)
+    return (folder / "citechat.json").exists() or folder.with_name(folder.name + ".failed").exists()
 
 
 def exported(name: str) -> Path:
@@ -109,8 +118,10 @@ def _export(name: str, work: Path) -> None:
     try:
         # OpenVINO's PyTorch frontend, which `openvino.convert_model` wraps; called directly because
         # convert_model also sends usage telemetry unless the user has opted out, and nothing here may.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on Python conditions, constant for this use
+        # The tracer's notes on Python conditions (constant for this use), and sentence-transformers' deprecation
+        # warnings for the attributes the tracer reads, are not for the user.
+        with torch.no_grad(), warnings.catch_warnings(), _quiet("sentence_transformers"):
+            warnings.simplefilter("ignore")
             decoder = TorchScriptPythonDecoder(
                 Pipeline().eval(), example_input=(example["input_ids"], example["attention_mask"])
             )
@@ -124,6 +135,17 @@ def _export(name: str, work: Path) -> None:
               "pad_id": int(model.tokenizer.pad_token_id or 0), "source": model_path(name)}
     (work / "citechat.json").write_text(json.dumps(config, indent=1))
     _check(name, work)
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check(name: str, work: Path) -> None:

@@ -45,7 +45,7 @@ class SyncReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        left_out = f", {len(self.excluded)} removed from the index earlier" if self.excluded else ""
+        left_out = f", {len(self.excluded)} kept out of the index by choice" if self.excluded else ""
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped{left_out}; "
@@ -142,6 +142,8 @@ def sync_index(
     if not settings.docs_dir.is_dir():  # checked before anything is written: no empty index is left behind
         raise folder_not_found(settings.docs_dir)
     manifest = base.manifest_for(settings, embedder.dimension)  # loads the model: its errors come first
+    if not embedder.prepared():
+        notify("Preparing the embedding model for this CPU (first use only; about 20 s)...")
     target = store or open_store(settings)
     try:
         with sync_lock(settings.index_dir, wait, notify):
@@ -153,7 +155,7 @@ def sync_index(
                 writer.set_meta({"excluded": json.dumps(sorted(kept_out), ensure_ascii=False)})
                 before_embedded = embedder.texts_embedded
                 with FileReader(ReadLimits.of(settings)) as reader:  # one hostile file costs its limits, no more
-                    _apply_changes(writer, settings, embedder, report, progress, notify, reader, kept_out)
+                    _apply_changes(writer, settings, embedder, report, progress, reader, kept_out)
                 report.embedded = embedder.texts_embedded - before_embedded
                 writer.set_meta({"last_sync": time.strftime("%Y-%m-%d %H:%M:%S")})
                 report.documents, report.chunks = writer.counts()
@@ -171,10 +173,10 @@ def _previous_exclusions(target: Store, manifest: dict[str, str]) -> list[str]:
 
 
 def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, report: SyncReport, progress: Progress,
-                   notify, reader: FileReader, kept_out: set[str]) -> None:
+                   reader: FileReader, kept_out: set[str]) -> None:
     files, skipped = find_files(settings.docs_dir)
     for item in skipped:
-        _skip(report, notify, item)
+        _skip(report, item)
     report.excluded = [listed.source for listed in files if listed.source in kept_out]
     files = [listed for listed in files if listed.source not in kept_out]
     known = writer.documents()
@@ -218,7 +220,7 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
                     continue
                 doc = reader.read(handle, listed.path.name, source)
         except (UnreadableFile, OSError) as exc:
-            _skip(report, notify, Skipped(source, _reason(exc)))
+            _skip(report, Skipped(source, _reason(exc)))
             if source in known:  # its indexed content is stale now
                 writer.remove([source])
             continue
@@ -243,9 +245,8 @@ def _reason(exc: Exception) -> str:
     return f"cannot read file: {exc.strerror or exc}"
 
 
-def _skip(report: SyncReport, notify, item: Skipped) -> None:
-    report.skipped.append(item)
-    notify(f"skipped {item.source}: {item.reason}")
+def _skip(report: SyncReport, item: Skipped) -> None:
+    report.skipped.append(item)  # the caller says what was skipped, once the sync is done
 
 
 def _commit(writer: Writer, embedder: Embedder, pending, progress: Progress) -> None:

@@ -23,6 +23,7 @@ from .render import (  # noqa: E402
     SEARCHING_MD,
     delete_prompt_html,
     documents_html,
+    llm_banner_html,
     md_text,
     render_answer,
     render_sources,
@@ -30,7 +31,8 @@ from .render import (  # noqa: E402
     searching_html,
     status_html,
 )
-from .service import ChatService, check_request, example_questions, recent_history  # noqa: E402
+from .examples import example_questions  # noqa: E402
+from .service import ChatService, check_request, recent_history  # noqa: E402
 
 N_EXAMPLES = 4
 
@@ -50,24 +52,28 @@ class ChatWindow:
         return [d.source for d in self.service.bot.documents]
 
     def state(self) -> str:
-        """What identifies the index's current state, to tell whether a window shows it already."""
-        meta = self.service.bot.snapshot.meta
-        return f"{meta.get('generation')}:{meta.get('faiss_stamp')}:{meta.get('excluded')}:{meta.get('last_sync')}"
+        """What identifies the index's current state (and what the service says beside it: the files the last
+        sync skipped, an LLM that does not answer), to tell whether a window shows it already."""
+        meta, service = self.service.bot.snapshot.meta, self.service
+        skipped = hash(tuple((s.source, s.reason) for s in service.skipped))
+        return (f"{meta.get('generation')}:{meta.get('faiss_stamp')}:{meta.get('excluded')}:{meta.get('last_sync')}"
+                f":{skipped}:{service.llm_problem}")
 
     def panels(self, chosen: str | None = None, chosen_back: str | None = None):
-        """Outputs: status, documents, remove choice, add-back choice, seen state."""
-        bot = self.service.bot
+        """Outputs: status, documents, remove choice, add-back choice, add-back row, LLM banner, seen state."""
+        bot, service = self.service.bot, self.service
         docs, excluded = self.doc_choices(), bot.snapshot.excluded
-        return (status_html(bot), documents_html(bot),
+        return (status_html(bot), documents_html(bot, service.skipped),
                 gr.Dropdown(choices=docs, value=chosen if chosen in docs else None),
-                gr.Dropdown(choices=excluded, value=chosen_back if chosen_back in excluded else None,
-                            visible=bool(excluded)),
+                gr.Dropdown(choices=excluded, value=chosen_back if chosen_back in excluded else None),
+                gr.Row(visible=bool(excluded)),
+                gr.HTML(llm_banner_html(service.llm_problem), visible=bool(service.llm_problem)),
                 self.state())
 
     def refresh(self, seen: str, chosen: str | None, chosen_back: str | None):
         """The panels again if the index changed since this window last showed it."""
         if seen == self.state():
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 7
         return self.panels(chosen, chosen_back)
 
     def examples(self):

@@ -18,7 +18,7 @@ import gradio as gr  # noqa: E402
 
 from .chat_window import N_EXAMPLES, ChatWindow  # noqa: E402
 from .guards import LOCK_AFTER, LOCK_SECONDS  # noqa: E402
-from .render import documents_html, render_sources, status_html  # noqa: E402
+from .render import documents_html, llm_banner_html, render_sources, status_html  # noqa: E402
 from .service import ANSWER_SLOTS, UPLOAD_TYPES, ChatService  # noqa: E402
 from .style import CSS, THEME  # noqa: E402
 
@@ -27,6 +27,10 @@ DESCRIPTION = (
     "Ask questions about your documents. Answers are built from the documents themselves, and every "
     "statement points to the exact passage it came from: the numbers like [1] refer to the sources on the right."
 )
+# A new question scrolls the chat to its end, so the answer streams in view (and Gradio's own scrolling follows
+# it) even after the reader scrolled up to an earlier answer.
+SCROLL_TO_END = """() => { const chat = document.querySelector('#chat .bubble-wrap');
+    if (chat) { chat.scrollTop = chat.scrollHeight; } }"""
 # Each open window checks this often whether the index changed (an upload in another window, a change in the
 # folder, a sync by another process) and, if so, shows its new state.
 REFRESH_SECONDS = 2
@@ -61,14 +65,17 @@ class _Layout:
     confirm_delete: Any
     cancel_delete: Any
     to_add_back: Any
+    add_back_row: Any
     add_back: Any
+    llm_banner: Any
     sync: Any
     rebuild: Any
     timer: Any
 
     @property
     def panels(self) -> list:
-        return [self.status, self.documents, self.to_remove, self.to_add_back, self.seen]
+        return [self.status, self.documents, self.to_remove, self.to_add_back, self.add_back_row, self.llm_banner,
+                self.seen]
 
 
 def _chat_column() -> dict[str, Any]:
@@ -115,10 +122,10 @@ def _side_column(window: ChatWindow) -> dict[str, Any]:
                 confirm_text = gr.HTML("", elem_id="confirm-text")
                 confirm_delete = gr.Button("Delete the file", variant="stop", elem_id="confirm-delete", scale=0)
                 cancel_delete = gr.Button("Cancel", elem_id="cancel-delete", scale=0)
-            with gr.Row(elem_classes="cc-remove"):
-                excluded = bot.snapshot.excluded
+            excluded = bot.snapshot.excluded
+            with gr.Row(elem_classes="cc-remove", visible=bool(excluded), elem_id="add-back-row") as add_back_row:
                 to_add_back = gr.Dropdown(choices=excluded, value=None, label="Removed from the index",
-                                          elem_id="add-back-choice", scale=3, visible=bool(excluded))
+                                          elem_id="add-back-choice", scale=3)
                 add_back = gr.Button("Add back", elem_id="add-back", scale=1, min_width=80)
             with gr.Row():
                 sync = gr.Button("Sync with folder", elem_id="sync", size="sm")
@@ -126,7 +133,7 @@ def _side_column(window: ChatWindow) -> dict[str, Any]:
     return dict(tabs=tabs, sources=sources, status=status, documents=documents, upload=upload,
                 sync_message=sync_message, to_remove=to_remove, remove=remove, delete=delete, confirm=confirm,
                 confirm_text=confirm_text, confirm_delete=confirm_delete, cancel_delete=cancel_delete,
-                to_add_back=to_add_back, add_back=add_back, sync=sync, rebuild=rebuild)
+                to_add_back=to_add_back, add_back_row=add_back_row, add_back=add_back, sync=sync, rebuild=rebuild)
 
 
 def _wire_chat(window: ChatWindow, ui: _Layout, blocks: gr.Blocks) -> None:
@@ -134,9 +141,11 @@ def _wire_chat(window: ChatWindow, ui: _Layout, blocks: gr.Blocks) -> None:
     inputs = [ui.question, ui.chatbot, ui.turns]
     events = dict(outputs=outputs, concurrency_limit=ANSWER_SLOTS, concurrency_id="chat", api_visibility="private",
                   show_progress="hidden")
-    ui.question.submit(window.respond, inputs, **events)
-    ui.ask.click(window.respond, inputs, **events)
+    for trigger in (ui.question.submit, ui.ask.click):
+        trigger(None, None, None, js=SCROLL_TO_END, queue=False, api_visibility="private")
+        trigger(window.respond, inputs, **events)
     for button in ui.examples:
+        button.click(None, None, None, js=SCROLL_TO_END, queue=False, api_visibility="private")
         button.click(lambda text: text, button, ui.question, api_visibility="private", show_progress="hidden",
                      queue=False).then(window.respond, inputs, **events)
     ui.chatbot.select(window.show_turn, ui.turns, [ui.sources, ui.tabs], api_visibility="private",
@@ -174,6 +183,8 @@ def build_blocks(service: ChatService) -> gr.Blocks:
     with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600)) as blocks:
         with gr.Column(elem_classes="cc-header"):
             gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
+            problem = service.llm_problem
+            llm_banner = gr.HTML(llm_banner_html(problem), visible=bool(problem), elem_id="llm-banner")
         turns, seen = gr.State([]), gr.State("")
         timer = gr.Timer(REFRESH_SECONDS)
         with gr.Row(equal_height=False):
@@ -181,7 +192,7 @@ def build_blocks(service: ChatService) -> gr.Blocks:
                 chat = _chat_column()
             with gr.Column(scale=2, min_width=340):
                 side = _side_column(window)
-        ui = _Layout(turns=turns, seen=seen, timer=timer, **chat, **side)
+        ui = _Layout(turns=turns, seen=seen, timer=timer, llm_banner=llm_banner, **chat, **side)
         _wire_chat(window, ui, blocks)
         _wire_documents(window, ui, blocks)
         gr.api(window.api_ask, api_name="ask", concurrency_limit=ANSWER_SLOTS, concurrency_id="chat")

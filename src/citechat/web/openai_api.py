@@ -223,7 +223,7 @@ def create_api(service: ChatService, api_key: str | None) -> FastAPI:
         except Exception as exc:  # the client sees the reason, never a secret it may quote; no traceback
             message = redact(f"{type(exc).__name__}: {exc}")
             print(f"citechat: /v1/chat/completions failed: {message}", flush=True)
-            raise APIError(500, message, kind="server_error") from None
+            raise APIError(502, f"citechat could not answer: {message}", kind="server_error") from None
         reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not chat.stream:
             return JSONResponse(completion(answer, reply_id, created))

@@ -10,6 +10,8 @@ import re
 from ..answering.types import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
 from ..bot import Bot
 from ..index.sync import SyncReport
+from ..ingest.folder import Skipped
+from ..ingest.readable import is_markdown, shown_chars
 
 
 def esc(value: object) -> str:
@@ -50,22 +52,42 @@ def _trim_after(text: str, limit: int) -> str:
     return (cut[:space] if space > limit - 40 else cut) + " …"
 
 
+def readable_html(text: str, source: str) -> str:
+    """A passage of document `source` as a person reads it (see `ingest.readable`), escaped, headings in bold."""
+    return _shown_html(shown_chars(text, is_markdown(source))).strip()
+
+
+def _shown_html(shown: list[tuple[str, bool]]) -> str:
+    out, bold = [], False
+    for ch, heading in shown:
+        if not ch:
+            continue
+        if heading != bold and ch != "\n":
+            out.append("<b>" if heading else "</b>")
+            bold = heading
+        out.append(esc(ch))
+    return "".join(out) + ("</b>" if bold else "")
+
+
 def highlight(src: Source, context: int = CONTEXT_CHARS) -> str:
-    """The passage around the cited span, the span marked, all escaped. Falls back to the span alone."""
+    """The passage around the cited span as a person reads it, the span marked, all escaped. Falls back to the
+    span alone."""
     passage, quote = src.passage or "", src.text or ""
     offset = src.start - src.passage_start
     if not (passage and 0 <= offset and passage[offset : offset + len(quote)] == quote):
         offset = passage.find(quote) if passage and quote else -1
     if offset < 0:
-        return f"<mark>{esc(quote)}</mark>" if quote else esc(passage)
-    before = _trim_before(passage[:offset], context)
-    after = _trim_after(passage[offset + len(quote) :], context)
-    return f"{esc(before)}<mark>{esc(quote)}</mark>{esc(after)}"
+        return f"<mark>{readable_html(quote, src.source)}</mark>" if quote else readable_html(passage, src.source)
+    shown = shown_chars(passage, is_markdown(src.source))
+    end = offset + len(quote)
+    before = _trim_before("".join(ch for ch, _ in shown[:offset]), context)
+    after = _trim_after("".join(ch for ch, _ in shown[end:]), context)
+    return f"{esc(before.lstrip())}<mark>{_shown_html(shown[offset:end]).strip()}</mark>{esc(after.rstrip())}"
 
 
 def _source_card(src: Source, related: bool = False) -> str:
     label = "possibly related" if related else f"[{src.n}]"
-    body = esc(src.passage or src.text) if related else highlight(src)
+    body = readable_html(src.passage or src.text, src.source) if related else highlight(src)
     return (
         f'<div class="cc-source{" cc-related" if related else ""}" data-n="{src.n}">'
         f'<div class="cc-source-head"><span class="cc-n">{esc(label)}</span> '
@@ -135,15 +157,22 @@ def render_answer(text: str, answer: Answer | None = None) -> str:
         body += f"\n\n<small>{label}: " + "<br>".join(lines) + "</small>"
     if answer.low_confidence:
         body += f'\n\n<small class="cc-low-confidence">{LOW_CONFIDENCE_NOTE}</small>'
+    if answer.notice:
+        body += f'\n\n<small class="cc-notice">{md_text(answer.notice)}</small>'
     return body
 
 
-def documents_html(bot: Bot) -> str:
+def documents_html(bot: Bot, skipped: list[Skipped] = ()) -> str:
+    """The indexed documents, those removed from the index, and the files the latest sync could not index."""
     docs, excluded = bot.documents, bot.snapshot.excluded
     left_out = (
         f"<div class='cc-note' id='excluded'>Removed from the index (the files stay in the folder, and out of "
         f"syncs until added back): {esc(', '.join(excluded))}</div>" if excluded else ""
     )
+    if skipped:
+        items = "".join(f"<li><span class='cc-file'>{esc(s.source)}</span>: {esc(s.reason)}</li>" for s in skipped)
+        left_out += (f"<div class='cc-note' id='skipped'>Not indexed (files of the folder citechat cannot use):"
+                     f"<ul>{items}</ul></div>")
     if not docs:
         return f'<div class="cc-empty">No documents indexed yet. Add some below.</div>{left_out}'
     rows = "".join(
@@ -184,6 +213,14 @@ def report_html(report: SyncReport | None, notes: list[str] | None = None, error
             lines.append(f"<div class='cc-msg cc-warn'>Skipped {esc(item.source)}: {esc(item.reason)}</div>")
         lines.append(f"<div class='cc-msg cc-ok'>{esc(report.summary())}</div>")
     return "".join(lines)
+
+
+def llm_banner_html(problem: str | None) -> str:
+    """The notice shown above the chat while the configured LLM does not answer."""
+    if not problem:
+        return ""
+    return (f"<div class='cc-msg cc-warn' id='llm-problem'>{esc(problem)} Until it answers, answers are quoted "
+            "from the documents.</div>")
 
 
 def delete_prompt_html(path: object) -> str:

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
+from ..answering.llm import unreachable
 from ..bot import Bot
 from ..config import Settings
 from ..errors import log_line
+from ..index.which import folder_note
+from ..terminal import shown_name
 from . import upload_folder
 from .connections import KEEP_ALIVE_SECONDS, GuardedH11Protocol, max_connections, quiet_accept_errors
 from .guards import LOOPBACK_HOSTS, install_guards
@@ -144,6 +147,8 @@ def _sync_at_start(service: ChatService, say) -> None:
         return
     if report.added or report.updated or report.removed:
         say(f"citechat: synced with the folder: {report.summary()}")
+    for item in service.newly_skipped():  # each said once; the Documents tab lists them all
+        say(f"citechat: skipped {item.source}: {item.reason}")
 
 
 def url_of(sock: socket.socket) -> str:
@@ -161,23 +166,31 @@ def launch(
     watch: bool = True,
     block: bool = True,
     quiet: bool = False,
+    require_llm: bool = False,
 ) -> RunningServer:
     """Serve the chat window and the API (building the index first if there is none). Once serving, the
     index is synced with the folder in the background (answers come from the last complete index meanwhile),
     and with watch=True again whenever files in the folder change. With block=False the server runs in a
     background thread; stop it with close(). The API's key comes from $CITECHAT_API_KEY, else the sign-in
     password (see security.py). The names the server answers to and the proxies it trusts are the settings'
-    `allowed_hosts` and `trusted_proxies`."""
+    `allowed_hosts` and `trusted_proxies`. An LLM server that does not answer is reported, and answers are
+    quoted from the documents until it does; require_llm: refuse to start instead."""
     if auth is None:
         auth = os.environ.get("CITECHAT_AUTH") or None
     credentials = check_exposure(host, auth, insecure)
     api_key = api_key_for(credentials, os.environ.get("CITECHAT_API_KEY"))
     sock = listen(host, port)
-    say = (lambda message: None) if quiet else (lambda message: print(message, flush=True))
+    say = (lambda message: None) if quiet else (lambda message: print(shown_name(message), flush=True))
     bot = open_bot(settings, notify=say)
+    problem = unreachable(bot.llm_spec)
+    if problem and require_llm:
+        raise RefuseToServe(f"{problem} (--require-llm: not serving without it)")
+    if problem:
+        say(f"citechat: warning: {problem} Until it answers, answers are quoted from the documents.")
     hosts = allowed_hosts(host, bot.settings.allowed_hosts)
     uploads = upload_folder.acquire(bot.settings.cache_dir)  # before Gradio is imported (by create_app)
     service = ChatService(bot, uploads=upload_folder.UploadLedger(uploads))
+    service.llm_problem = problem
     try:
         app = create_app(service, credentials, api_key, hosts)
     except BaseException:
@@ -194,7 +207,8 @@ def launch(
     running = RunningServer(url_of(sock), app, _Server(config, say))
     say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
         f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
-        f"{service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
+        f"{folder_note(bot.settings) or service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C "
+        "to stop.")
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
             "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")

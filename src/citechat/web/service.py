@@ -18,11 +18,13 @@ from ..answering.types import Answer
 from ..bot import Bot
 from ..config import Settings
 from ..errors import BadRequest, CitechatError
+from ..question_limits import RequestTooLarge, check_limits, recent_history  # noqa: F401 - the surfaces' limits
 from ..index.stores.base import IndexNotFound
+from ..answering.llm import LLMFailed
 from ..index.sync import SyncReport, sync_index
+from ..ingest.folder import Skipped
 from ..ingest.files import open_regular, sha256_of, sha256_of_handle
 from ..ingest.formats import SUFFIXES
-from ..ingest.text import SECTION_SEPARATOR
 from . import upload_folder
 
 UPLOAD_TYPES = list(SUFFIXES)
@@ -31,12 +33,6 @@ MAX_NAME_CHARS = 120
 # Answers computed at once across all surfaces: more than this on 2 cores only makes each one slower
 # (bench/load.py measures the latency under 20 concurrent clients).
 ANSWER_SLOTS = 4
-# The largest request any surface accepts. Only a question's first 2,000 characters are searched, and only the
-# latest turns of a conversation are read (the one with names in it, or the last three for an LLM); beyond
-# these a request is a mistake, or an attempt to make the server read and keep megabytes.
-MAX_QUESTION_CHARS = 4_000
-MAX_HISTORY_TURNS = 100
-MAX_HISTORY_CHARS = 200_000
 # The largest request body of a question, checked before any JSON is parsed: a question and a conversation at
 # the limits above take well under 2 MB of JSON.
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -44,36 +40,6 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 class UploadRefused(CitechatError, ValueError):
     pass
-
-
-class RequestTooLarge(BadRequest):
-    """A question or conversation over the limits; the message says which and what to send instead."""
-
-
-def check_limits(question: str, history: list[tuple[str, str]] | None) -> None:
-    """Raise RequestTooLarge when the question or the conversation is over the limits."""
-    if len(question) > MAX_QUESTION_CHARS:
-        raise RequestTooLarge(f"The question is {len(question):,} characters long; ask in at most "
-                              f"{MAX_QUESTION_CHARS:,} characters.")
-    turns = history or []
-    if len(turns) > MAX_HISTORY_TURNS:
-        raise RequestTooLarge(f"The conversation has {len(turns):,} earlier turns; send at most the last "
-                              f"{MAX_HISTORY_TURNS:,}, or start a new conversation.")
-    chars = sum(len(q) + len(a) for q, a in turns)
-    if chars > MAX_HISTORY_CHARS:
-        raise RequestTooLarge(f"The conversation's earlier turns hold {chars:,} characters; send at most "
-                              f"{MAX_HISTORY_CHARS:,} (leave out the oldest turns), or start a new conversation.")
-
-
-def recent_history(history: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The latest turns that fit the limits, for a surface whose user cannot shorten the conversation."""
-    kept, chars = [], 0
-    for q, a in reversed(history[-MAX_HISTORY_TURNS:]):
-        chars += len(q) + len(a)
-        if chars > MAX_HISTORY_CHARS:
-            break
-        kept.append((q, a))
-    return kept[::-1]
 
 
 # Characters that mean something to a shell, a URL or another file system; any other printable character
@@ -115,41 +81,10 @@ def open_bot(bot_or_settings: Bot | Settings, notify: Callable[[str], None] = la
     except IndexNotFound:
         notify(f"No index in {bot_or_settings.index_dir} yet; building it from {bot_or_settings.docs_dir}...")
         report = sync_index(bot_or_settings, notify=notify)
+        for item in report.skipped:
+            notify(f"skipped {item.source}: {item.reason}")
         notify(report.summary())
         return Bot(bot_or_settings)
-
-
-# Questions written for the seed article shipped in seeds/, offered only when that very file is indexed.
-SEED_EXAMPLES = {
-    "aba1ce9db421ea4c15cd35575f64d3b65e45a936aa50ec5bfef7062407990843": [
-        "What did Altman say?",
-        "What did Khosla Ventures do?",
-        "What happened in Minneapolis?",
-        "Who first reported Altman's message?",
-    ],
-}
-EXAMPLE_TITLE_WORDS = 8  # a longer title is a sentence, not a name to ask about
-
-
-def example_questions(bot: Bot, n: int = 4) -> list[str]:
-    """Questions to offer as examples, about the indexed documents only: those written for a known document,
-    else one per document from its title and first section heading ("What does “Handbook” say about
-    expenses?"); none when no title is short enough to ask about."""
-    documents = bot.documents
-    questions = [q for d in documents for q in SEED_EXAMPLES.get(d.hash, [])]
-    sections: dict[str, str] = {}
-    for chunk in bot.snapshot.all_chunks():
-        names = [name for name in chunk.section.split(SECTION_SEPARATOR) if name and name != chunk.title]
-        if names and len(names[0].split()) <= EXAMPLE_TITLE_WORDS:
-            sections.setdefault(chunk.source, names[0])
-    for d in documents:
-        title = d.title.strip()
-        if not title or len(title.split()) > EXAMPLE_TITLE_WORDS or title.endswith((".", "?", "!")):
-            continue
-        heading = sections.get(d.source)
-        questions.append(f"What does “{title}” say about {heading[0].lower() + heading[1:]}?" if heading
-                         else f"What is “{title}” about?")
-    return list(dict.fromkeys(questions))[:n]
 
 
 def check_request(question: object, history: object) -> list[tuple[str, str]]:
@@ -180,6 +115,9 @@ class ChatService:
         self.uploads = uploads
         self.sync_lock = threading.Lock()
         self._answer_slots = threading.BoundedSemaphore(answer_slots)
+        self.skipped: list[Skipped] = []  # the files the latest sync could not index, with the reason
+        self._skips_said: set[tuple[str, str]] = set()
+        self.llm_problem: str | None = None  # why the configured LLM did not answer, while it does not
 
     @property
     def upload_dir(self) -> Path | None:
@@ -196,12 +134,31 @@ class ChatService:
         (before anything is yielded) for a request over the limits."""
         check_limits(question, history)
         with self._answer_slots:
-            yield from self.bot.stream(question, history or None)
+            try:
+                yield from self.bot.stream(question, history or None)
+                self.llm_problem = None
+            except LLMFailed as exc:  # answer from the documents alone, and say why
+                self.llm_problem = str(exc)
+                yield from self._quoted_instead(question, history, str(exc))
+
+    def _quoted_instead(self, question: str, history, problem: str) -> Iterator[str | Answer]:
+        for piece in self.bot.stream(question, history or None, extractive=True):
+            if isinstance(piece, Answer):
+                piece.notice = f"{problem} This answer is quoted from the documents instead."
+            yield piece
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        check_limits(question, history)
-        with self._answer_slots:
-            return self.bot.answer(question, history or None)
+        result = None
+        for piece in self.stream(question, history):
+            if isinstance(piece, Answer):
+                result = piece
+        return result
+
+    def newly_skipped(self) -> list[Skipped]:
+        """The files the latest sync skipped that have not been said before (a log says each once)."""
+        new = [s for s in self.skipped if (s.source, s.reason) not in self._skips_said]
+        self._skips_said.update((s.source, s.reason) for s in new)
+        return new
 
     @contextmanager
     def _syncing(self, waiting: Callable[[], None] | None) -> Iterator[None]:
@@ -227,7 +184,9 @@ class ChatService:
             if waiting and message.startswith("Another sync"):  # another process's sync
                 waiting()
 
-        return self.bot.sync(rebuild=rebuild, progress=progress, notify=notify, **changes)
+        report = self.bot.sync(rebuild=rebuild, progress=progress, notify=notify, **changes)
+        self.skipped = list(report.skipped)
+        return report
 
     def upload(self, paths: list[str], progress: Callable[[str, int, int], None] | None = None,
                waiting: Callable[[], None] | None = None) -> UploadResult:

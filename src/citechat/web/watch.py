@@ -72,6 +72,8 @@ class FolderWatcher:
             return
         if report.added or report.updated or report.removed:
             self.say(f"citechat: the documents folder changed: {report.summary()}")
+        for item in self.service.newly_skipped():
+            self.say(f"citechat: skipped {item.source}: {item.reason}")
 
     def _reload(self, index: Path) -> None:
         # Another process's sync writes in several steps; serve its index once it has finished.
