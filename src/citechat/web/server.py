@@ -23,14 +23,13 @@ from fastapi import FastAPI
 
 from ..bot import Bot
 from ..config import Settings
-from ..errors import log_line
 from . import upload_folder
 from .connections import KEEP_ALIVE_SECONDS, GuardedH11Protocol, max_connections, quiet_accept_errors
 from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
 from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
 from .service import MAX_REQUEST_BYTES, ChatService, open_bot
-from .watch import FolderWatcher
+from .watch import FolderWatcher, sync_at_start
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -135,17 +134,6 @@ def _exit(signum, frame) -> None:
     raise SystemExit(0)
 
 
-def _sync_at_start(service: ChatService, say) -> None:
-    """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
-    try:
-        report = service.sync()
-    except Exception as exc:
-        say(f"citechat: the index could not be synced with {service.docs_dir}: {log_line(exc)}")
-        return
-    if report.added or report.updated or report.removed:
-        say(f"citechat: synced with the folder: {report.summary()}")
-
-
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
@@ -198,7 +186,7 @@ def launch(
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
             "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")
-    running.started_sync = threading.Thread(target=_sync_at_start, args=(service, say), daemon=True)
+    running.started_sync = threading.Thread(target=sync_at_start, args=(service, say), daemon=True)
     running.started_sync.start()
     if watch:
         running.watcher = FolderWatcher(service, say).start()
