@@ -192,6 +192,14 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from .index.which import settings_for_index
+    from .mcp_server.stdio import run_stdio
+
+    run_stdio(settings_for_index(args.index, args.docs), watch=args.watch)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -260,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(repeatable; or $CITECHAT_TRUSTED_PROXIES)")
     p.add_argument("--insecure", action="store_true", help="allow binding beyond loopback without a password")
     p.set_defaults(func=cmd_serve)
+
+    about = ("serve cited search and answers to an AI assistant or editor over MCP (stdin/stdout): the command "
+             "to put in Claude Desktop's, VS Code's or Cursor's MCP settings")
+    p = sub.add_parser("mcp", help=about, description=about)
+    common(p)
+    p.add_argument("--no-watch", dest="watch", action="store_false",
+                   help="do not sync when files in the documents folder change (default: watch it)")
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 
