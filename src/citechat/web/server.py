@@ -1,7 +1,7 @@
-"""One server on one port: the OpenAI-compatible API under /v1 and the chat window (Gradio) on every other
-path, in one FastAPI app run by uvicorn, both over one `ChatService`.
+"""One server on one port: the OpenAI-compatible API under /v1, the MCP server at /mcp and the chat window
+(Gradio) on every other path, in one FastAPI app run by uvicorn, all over one `ChatService`.
 
-    citechat serve                      # http://127.0.0.1:7860 and http://127.0.0.1:7860/v1
+    citechat serve                      # http://127.0.0.1:7860, http://127.0.0.1:7860/v1 and .../mcp
     citechat serve --host 0.0.0.0 --auth alice:secret
 
 `create_app` is the one place the app is put together, and `launch` the one place it is served: checks that
@@ -51,8 +51,9 @@ def body_limits(max_upload_mb: float) -> dict[str, int | None]:
 
 def create_app(service: ChatService, credentials: tuple[str, str] | None = None, api_key: str | None = None,
                hosts: list[str] | None = None) -> FastAPI:
-    """The API at /v1, then the chat window at / (it answers every path the API does not), behind the guards;
-    `hosts`: the Host names to answer to (default: loopback names)."""
+    """The API at /v1, the MCP server at /mcp, then the chat window at / (it answers every other path), behind
+    the guards; `hosts`: the Host names to answer to (default: loopback names)."""
+    from ..mcp_server.http_app import mount_mcp  # as slow: the MCP SDK imports its whole protocol
     from .gradio_app import mount_chat_window  # Gradio is slow to import; the CLI's other commands never need it
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -61,6 +62,7 @@ def create_app(service: ChatService, credentials: tuple[str, str] | None = None,
     install_guards(app, hosts or list(LOOPBACK_HOSTS), body_limits(service.max_upload_mb), BODY_LIMIT,
                    throttle_sign_in=credentials is not None)
     app.mount("/v1", create_api(service, api_key))
+    mount_mcp(app, service, api_key)
     app.state.stop_streams = mount_chat_window(app, service, credentials)
     app.state.service = service
     return app
@@ -180,8 +182,9 @@ def launch(
                             http=GuardedH11Protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                             limit_concurrency=max_connections())
     running = RunningServer(url_of(sock), app, _Server(config, say))
-    say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
-        f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
+    say(f"citechat: the chat window is on {running.url}, the OpenAI-compatible API on {running.url}v1 "
+        f"(model \"citechat\") and the MCP server on {running.url}mcp{' (key required)' if api_key else ''}, "
+        f"for the documents in "
         f"{service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
