@@ -25,8 +25,9 @@ PATH = "/mcp"
 
 
 class Checked:
-    """/mcp's own checks, after the app's: the key (401 without it), and no event stream to open (405 for GET:
-    this server sends nothing unasked, and an idle stream would only hold a connection)."""
+    """/mcp's own checks, after the app's: the key (401 without it), and no event stream to open (405 for GET and
+    anything but POST and DELETE: this server sends nothing unasked, and an idle stream would only hold a
+    connection)."""
 
     def __init__(self, app: ASGIApp, key: str | None) -> None:
         self.app = app
@@ -36,8 +37,8 @@ class Checked:
         if self.key is not None and not bearer_matches(Headers(scope=scope).get("authorization"), self.key):
             refused = JSONResponse({"error": "invalid_token", "error_description": WRONG_KEY}, status_code=401,
                                    headers={"WWW-Authenticate": "Bearer"})
-        elif scope["method"] == "GET":
-            refused = PlainTextResponse("citechat's MCP server answers POST requests only; it opens no event "
+        elif scope["method"] not in ("POST", "DELETE"):
+            refused = PlainTextResponse("citechat's MCP server takes its requests by POST; it opens no event "
                                         "stream.", status_code=405, headers={"Allow": "POST, DELETE"})
         else:
             await self.app(scope, receive, send)
@@ -49,7 +50,8 @@ def mount_mcp(app: FastAPI, service: ChatService, api_key: str | None) -> None:
     """Serve the MCP tools over `service` at /mcp of `app` (add it before a catch-all mount), requiring
     `api_key` when there is one."""
     server = create_server(lambda: service)
-    # The app's guards check Host and Origin for every path; the SDK's own check knows only loopback names.
+    # The app's guards check the Host of every request and the Origin of every one that reaches the SDK (POST
+    # and DELETE); the SDK's own check would know only the loopback names.
     endpoint = server.streamable_http_app(streamable_http_path=PATH, stateless_http=True, json_response=True,
                                           transport_security=TransportSecuritySettings(
                                               enable_dns_rebinding_protection=False))
