@@ -12,7 +12,7 @@ import threading
 from contextlib import asynccontextmanager
 
 from ..config import Settings
-from ..errors import user_message
+from ..errors import CitechatError, log_line, user_message
 from ..terminal import shown_name
 from ..web.service import ChatService, open_bot
 from ..web.watch import FolderWatcher, sync_at_start
@@ -55,8 +55,8 @@ class ServiceOpener:
     def _open_now(self) -> None:
         try:
             self()
-        except Exception as exc:
-            say(f"citechat: {user_message(exc)}")
+        except Exception as exc:  # said again to the first tool call; the details of a surprise only here
+            say(f"citechat: {user_message(exc) if isinstance(exc, CitechatError) else log_line(exc)}")
 
     def close(self) -> None:
         if self.watcher is not None:
