@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
@@ -20,9 +21,21 @@ from .index.stores import open_store
 from .index.stores.base import DocumentRecord, Snapshot, manifest_for
 from .index.sync import Progress, SyncReport, sync_index
 from .index.which import settings_for_index
+from .ingest.document import Document, UnreadableFile
+from .ingest.files import sha256_of_handle
+from .ingest.folder import find_file
+from .ingest.limits import ReadLimits
+from .ingest.process import FileReader
 
 # How often a bot reading a shared store (a Milvus server) looks for a generation another process committed.
 FOLLOW_SECONDS = 1.0
+# Documents whose text `Bot.document` keeps: reading around a citation asks for the same document again and
+# again, and a PDF takes a reader process and seconds to read.
+DOCUMENTS_KEPT = 4
+
+
+class DocumentUnavailable(CitechatError, LookupError):
+    """The text of a document cannot be given: it is not in the index, or its file has changed or gone."""
 
 
 class Bot:
@@ -48,6 +61,8 @@ class Bot:
             self.store.close()
             raise
         self._llm_answerer = None
+        self._texts: OrderedDict[tuple[str, str], Document] = OrderedDict()  # (source, content hash) -> Document
+        self._texts_lock = threading.Lock()
 
     def _load(self) -> Retriever:
         expected = manifest_for(self.settings, None)
@@ -120,6 +135,44 @@ class Bot:
     @property
     def documents(self) -> list[DocumentRecord]:
         return self.snapshot.documents
+
+    def document(self, source: str) -> Document:
+        """An indexed document as the index read it: `Source.start`/`end` and `Passage.start`/`end` are
+        offsets into its `text`. Only a document of the index, by its `source` name, read from inside the
+        documents folder; DocumentUnavailable for any other name, or when the file has changed since it was
+        indexed (the offsets would no longer hold)."""
+        record = next((d for d in self.documents if d.source == source), None)
+        if record is None:
+            raise DocumentUnavailable(f"“{source}” is not a document of this index; `citechat status` lists them.")
+        if not self.settings.docs_known:
+            raise DocumentUnavailable("This index does not record its documents folder: open it with its folder "
+                                      "(--docs DIR) to read its documents.")
+        docs = self.settings.docs_dir
+        try:
+            listed = find_file(docs, source)
+            with listed.open(docs.resolve()) as handle:
+                key = (source, sha256_of_handle(handle))
+                if key[1] != record.hash:
+                    raise DocumentUnavailable(f"“{source}” has changed since it was indexed; sync the index "
+                                              "(`citechat index`, or wait for a running server to) and ask again.")
+                with self._texts_lock:
+                    kept = self._texts.get(key)
+                if kept is None:
+                    with FileReader(ReadLimits.of(self.settings)) as reader:
+                        kept = reader.read(handle, listed.path.name, source)
+                    self._keep(key, kept)
+        except (OSError, UnreadableFile) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise DocumentUnavailable(f"“{source}” cannot be read from {docs} now ({reason}); sync the index if "
+                                      "it was moved or deleted.") from exc
+        return kept
+
+    def _keep(self, key: tuple[str, str], document: Document) -> None:
+        with self._texts_lock:
+            self._texts[key] = document
+            self._texts.move_to_end(key)
+            while len(self._texts) > DOCUMENTS_KEPT:
+                self._texts.popitem(last=False)
 
     def retrieve(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Passage]:
         """The k passages that best match the question, best first."""

@@ -193,6 +193,15 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from .index.which import settings_for_index
+    from .mcp_server.stdio import run_stdio
+
+    # A missing folder is said by every tool until it appears: the assistant that started the server keeps it.
+    run_stdio(settings_for_index(args.index, args.docs, check_folder=False), watch=args.watch)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -264,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to start when the LLM server ($CITECHAT_LLM_BASE_URL) does not answer (default: start, "
                         "and quote answers from the documents until it does)")
     p.set_defaults(func=cmd_serve)
+
+    about = ("serve cited search and answers to an AI assistant or editor over MCP (stdin/stdout): the command "
+             "to put in Claude Desktop's, VS Code's or Cursor's MCP settings")
+    p = sub.add_parser("mcp", help=about, description=about)
+    common(p)
+    p.add_argument("--no-watch", dest="watch", action="store_false",
+                   help="do not sync when files in the documents folder change (default: watch it)")
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 

@@ -33,7 +33,7 @@ def index_for_folder(docs_dir: Path, cache_dir: Path) -> Path:
     return Path(cache_dir) / "indexes" / folder_key(docs_dir)
 
 
-def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
+def settings_for_index(index_dir=None, docs_dir=None, check_folder: bool = True, **overrides) -> Settings:
     """The settings for working on an index, arguments first, then CITECHAT_* variables:
 
     - no index given: the documents folder's own index (`index_for_folder`); with no folder either, the
@@ -42,9 +42,10 @@ def settings_for_index(index_dir=None, docs_dir=None, **overrides) -> Settings:
     - no model given: the one the index was built with.
 
     A folder given that differs from the index's own is refused when the index is opened or synced; one that
-    does not exist is refused here (FolderNotFound), before anything is said about its index."""
+    does not exist is refused here (FolderNotFound), before anything is said about its index, unless
+    check_folder is False (a server that waits for the folder to appear)."""
     chosen = {**chosen_in(os.environ), **cleaned({"index_dir": index_dir, "docs_dir": docs_dir, **overrides})}
-    if "docs_dir" in chosen and not Path(chosen["docs_dir"]).is_dir():
+    if check_folder and "docs_dir" in chosen and not Path(chosen["docs_dir"]).is_dir():
         raise folder_not_found(Path(chosen["docs_dir"]))
     base = Settings().with_overrides(**chosen)
     if "index_dir" not in chosen:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CitechatError
-from .files import kind_of, open_inside
+from .files import UnsafeFile, kind_of, open_inside
 from .formats import SUFFIXES
 
 
@@ -47,6 +47,22 @@ def folder_not_found(docs_dir: Path) -> FolderNotFound:
 
 
 # ---------------------------------------------------------------- finding files
+
+
+def find_file(docs_dir: Path, source: str) -> Listed:
+    """The one file named `source` (forward slashes, as `find_files` lists it), to open with `Listed.open`;
+    UnsafeFile for a name that is not a plain path inside docs_dir or leads outside it through a link, and
+    OSError as usual for one that does not exist."""
+    parts = source.split("/")
+    if source.startswith("/") or "\\" in source or any(part in ("", ".", "..") for part in parts):
+        raise UnsafeFile(f"not a plain path inside the folder: {source!r}")
+    root = docs_dir.resolve()
+    path = root.joinpath(*parts)
+    target = path.resolve(strict=True)
+    if not target.is_relative_to(root) or target == root:
+        raise UnsafeFile(f"{source!r} leads outside the documents folder")
+    info = target.stat()
+    return Listed(source, path, target.relative_to(root).as_posix(), (info.st_dev, info.st_ino), info.st_size)
 
 
 def find_files(docs_dir: Path) -> tuple[list[Listed], list[Skipped]]:

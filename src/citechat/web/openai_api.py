@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException
 
 from ..answering.types import Answer
 from ..errors import redact
-from .security import bearer_matches
+from .security import WRONG_KEY, bearer_matches
 from .service import MAX_REQUEST_BYTES, ChatService, RequestTooLarge
 
 MODEL = "citechat"
@@ -201,9 +201,7 @@ def create_api(service: ChatService, api_key: str | None) -> FastAPI:
 
     def require_key(request: Request) -> None:
         if api_key is not None and not bearer_matches(request.headers.get("authorization"), api_key):
-            raise APIError(401, "Missing or incorrect API key. Send the header \"Authorization: Bearer KEY\" with "
-                                "the server's CITECHAT_API_KEY (or, when it has none, its --auth password).",
-                           code="invalid_api_key")
+            raise APIError(401, WRONG_KEY, code="invalid_api_key")
 
     api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(require_key)])
     api.add_exception_handler(APIError, lambda request, exc: exc.response())

@@ -68,6 +68,10 @@ def api_key_for(credentials: tuple[str, str] | None, api_key: str | None) -> str
     return (api_key or "").strip() or (credentials[1] if credentials else None)
 
 
+WRONG_KEY = ("Missing or incorrect API key. Send the header \"Authorization: Bearer KEY\" with the server's "
+             "CITECHAT_API_KEY (or, when it has none, its --auth password).")
+
+
 def bearer_matches(authorization: str | None, key: str) -> bool:
     """Whether an Authorization header carries the key (compared in constant time)."""
     scheme, _, token = (authorization or "").partition(" ")

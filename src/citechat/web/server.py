@@ -1,7 +1,7 @@
-"""One server on one port: the OpenAI-compatible API under /v1 and the chat window (Gradio) on every other
-path, in one FastAPI app run by uvicorn, both over one `ChatService`.
+"""One server on one port: the OpenAI-compatible API under /v1, the MCP server at /mcp and the chat window
+(Gradio) on every other path, in one FastAPI app run by uvicorn, all over one `ChatService`.
 
-    citechat serve                      # http://127.0.0.1:7860 and http://127.0.0.1:7860/v1
+    citechat serve                      # http://127.0.0.1:7860, http://127.0.0.1:7860/v1 and .../mcp
     citechat serve --host 0.0.0.0 --auth alice:secret
 
 `create_app` is the one place the app is put together, and `launch` the one place it is served: checks that
@@ -24,7 +24,6 @@ from fastapi import FastAPI
 from ..answering.llm import unreachable
 from ..bot import Bot
 from ..config import Settings
-from ..errors import log_line
 from ..index.which import folder_note
 from ..terminal import shown_name
 from . import upload_folder
@@ -33,7 +32,7 @@ from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
 from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
 from .service import MAX_REQUEST_BYTES, ChatService, open_bot
-from .watch import FolderWatcher
+from .watch import FolderWatcher, sync_at_start
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -55,8 +54,9 @@ def body_limits(max_upload_mb: float) -> dict[str, int | None]:
 
 def create_app(service: ChatService, credentials: tuple[str, str] | None = None, api_key: str | None = None,
                hosts: list[str] | None = None) -> FastAPI:
-    """The API at /v1, then the chat window at / (it answers every path the API does not), behind the guards;
-    `hosts`: the Host names to answer to (default: loopback names)."""
+    """The API at /v1, the MCP server at /mcp, then the chat window at / (it answers every other path), behind
+    the guards; `hosts`: the Host names to answer to (default: loopback names)."""
+    from ..mcp_server.http_app import mount_mcp  # as slow: the MCP SDK imports its whole protocol
     from .gradio_app import mount_chat_window  # Gradio is slow to import; the CLI's other commands never need it
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -65,6 +65,7 @@ def create_app(service: ChatService, credentials: tuple[str, str] | None = None,
     install_guards(app, hosts or list(LOOPBACK_HOSTS), body_limits(service.max_upload_mb), BODY_LIMIT,
                    throttle_sign_in=credentials is not None)
     app.mount("/v1", create_api(service, api_key))
+    mount_mcp(app, service, api_key)
     app.state.stop_streams = mount_chat_window(app, service, credentials)
     app.state.service = service
     return app
@@ -138,19 +139,6 @@ def _exit(signum, frame) -> None:
     raise SystemExit(0)
 
 
-def _sync_at_start(service: ChatService, say) -> None:
-    """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
-    try:
-        report = service.sync()
-    except Exception as exc:
-        say(f"citechat: the index could not be synced with {service.docs_dir}: {log_line(exc)}")
-        return
-    if report.added or report.updated or report.removed:
-        say(f"citechat: synced with the folder: {report.summary()}")
-    for item in service.newly_skipped():  # each said once; the Documents tab lists them all
-        say(f"citechat: skipped {item.source}: {item.reason}")
-
-
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
@@ -205,14 +193,14 @@ def launch(
                             http=GuardedH11Protocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
                             limit_concurrency=max_connections())
     running = RunningServer(url_of(sock), app, _Server(config, say))
-    say(f"citechat: the chat window is on {running.url} and the OpenAI-compatible API on {running.url}v1 "
-        f"(model \"citechat\"{', key required' if api_key else ''}), for the documents in "
-        f"{folder_note(bot.settings) or service.docs_dir}{' (watched for changes)' if watch else ''}. Press Ctrl+C "
-        "to stop.")
+    say(f"citechat: the chat window is on {running.url}, the OpenAI-compatible API on {running.url}v1 "
+        f"(model \"citechat\") and the MCP server on {running.url}mcp{' (key required)' if api_key else ''}, "
+        f"for the documents in {folder_note(bot.settings) or service.docs_dir}"
+        f"{' (watched for changes)' if watch else ''}. Press Ctrl+C to stop.")
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
             "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")
-    running.started_sync = threading.Thread(target=_sync_at_start, args=(service, say), daemon=True)
+    running.started_sync = threading.Thread(target=sync_at_start, args=(service, say), daemon=True)
     running.started_sync.start()
     if watch:
         running.watcher = FolderWatcher(service, say).start()

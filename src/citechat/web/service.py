@@ -1,6 +1,6 @@
-"""What every web surface does, without any web framework: answer (whole or streamed), add and remove
-documents, sync. The chat window, its `/ask` endpoint and the OpenAI-compatible API all call one
-`ChatService`, shared by every browser session and API client."""
+"""What every served surface does, without any web framework: answer (whole or streamed), search, add and
+remove documents, sync. The chat window, its `/ask` endpoint, the OpenAI-compatible API and the MCP server all
+call one `ChatService`, shared by every browser session and client."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..answering.retrieval import Passage
 from ..answering.types import Answer
 from ..bot import Bot
 from ..config import Settings
@@ -159,6 +160,13 @@ class ChatService:
         new = [s for s in self.skipped if (s.source, s.reason) not in self._skips_said]
         self._skips_said.update((s.source, s.reason) for s in new)
         return new
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """The k passages that best match the query, best first; RequestTooLarge for a query over the
+        question limit."""
+        check_limits(query, None)
+        with self._answer_slots:
+            return self.bot.retrieve(query, k=k)
 
     @contextmanager
     def _syncing(self, waiting: Callable[[], None] | None) -> Iterator[None]:

@@ -1,5 +1,5 @@
-"""Keep a running server in step with the disk: sync when files in the documents folder change, and serve the
-newest index when another process (`citechat index` in another terminal) has written one.
+"""Keep a running server in step with the disk: sync once at start and whenever files in the documents folder
+change, and serve the newest index when another process (`citechat index` in another terminal) has written one.
 
 Changes are collected with `watchfiles` (inotify on Linux) and acted on once the folder has been quiet for
 `QUIET_MS`, so that copying many files, or a large one, gives one sync rather than one per write.
@@ -26,6 +26,24 @@ def _visible(path: str, root: Path) -> bool:
     except ValueError:
         return False
     return not any(part.startswith(".") for part in parts)
+
+
+def sync_at_start(service: ChatService, say) -> None:
+    """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
+    try:
+        report = service.sync()
+    except Exception as exc:
+        say(f"citechat: the index could not be synced with {service.docs_dir}: {log_line(exc)}")
+        return
+    if report.added or report.updated or report.removed:
+        say(f"citechat: synced with the folder: {report.summary()}")
+    say_skipped(service, say)
+
+
+def say_skipped(service: ChatService, say) -> None:
+    """Log the files the latest sync could not index, each once (the Documents tab lists them all)."""
+    for item in service.newly_skipped():
+        say(f"citechat: skipped {item.source}: {item.reason}")
 
 
 class FolderWatcher:
@@ -72,8 +90,7 @@ class FolderWatcher:
             return
         if report.added or report.updated or report.removed:
             self.say(f"citechat: the documents folder changed: {report.summary()}")
-        for item in self.service.newly_skipped():
-            self.say(f"citechat: skipped {item.source}: {item.reason}")
+        say_skipped(self.service, self.say)
 
     def _reload(self, index: Path) -> None:
         # Another process's sync writes in several steps; serve its index once it has finished.
