@@ -293,7 +293,7 @@ def test_a_file_name_with_markup_is_shown_as_text(page, served, tmp_path):
     assert not {path.name for path in tricky} & {d.source for d in served[1].documents}
 
 
-def test_files_a_watched_folder_cannot_use_are_listed_and_logged_once(tmp_path, embedder):
+def test_files_a_watched_folder_cannot_use_are_listed_and_logged_once(browser, tmp_path, embedder):
     from playwright.sync_api import expect
 
     from ui_helpers import free_port
@@ -305,7 +305,7 @@ def test_files_a_watched_folder_cannot_use_are_listed_and_logged_once(tmp_path, 
     log = tmp_path / "serve.log"
     command = [*citechat_command(), "serve", "--docs", str(docs), "--index", str(tmp_path / "index"), "--port",
                str(port)]
-    with server_process(command, url, log), chromium() as browser:
+    with server_process(command, url, log):
         page = open_page(browser, url)
         show_documents(page)
         (docs / "drawing.xyz").write_bytes(b"\x00\x01 not a document")

@@ -18,7 +18,7 @@ from ..answering.retrieval import Passage
 from ..answering.types import Answer
 from ..bot import Bot
 from ..config import Settings
-from ..errors import BadRequest, CitechatError
+from ..errors import BadRequest, CitechatError, log_line
 from ..question_limits import RequestTooLarge, check_limits, recent_history  # noqa: F401 - the surfaces' limits
 from ..index.stores.base import IndexNotFound
 from ..answering.llm import LLMFailed
@@ -140,6 +140,7 @@ class ChatService:
                 self.llm_problem = None
             except LLMFailed as exc:  # answer from the documents alone, and say why
                 self.llm_problem = str(exc)
+                print(f"citechat: {log_line(exc)} Answering from the documents instead.", flush=True)
                 yield from self._quoted_instead(question, history, str(exc))
 
     def _quoted_instead(self, question: str, history, problem: str) -> Iterator[str | Answer]:
