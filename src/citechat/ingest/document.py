@@ -22,6 +22,22 @@ class Document:
     pages: list[tuple[int, int]] | None = None  # (start, end) of each page in `text`, for paged formats
 
 
+PAGE_SEPARATOR = "\n\n"
+
+
+def join_pages(texts: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The pages' texts joined by PAGE_SEPARATOR, and where each page is in the result."""
+    parts, pages, pos = [], [], 0
+    for i, page_text in enumerate(texts):
+        if i:
+            parts.append(PAGE_SEPARATOR)
+            pos += len(PAGE_SEPARATOR)
+        parts.append(page_text)
+        pages.append((pos, pos + len(page_text)))
+        pos += len(page_text)
+    return "".join(parts), pages
+
+
 def decode_text(data: bytes) -> str:
     """Decode bytes as UTF-8 (or UTF-16 with a BOM); lines that are not UTF-8 are read as Windows-1252.
 
