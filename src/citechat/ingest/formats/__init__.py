@@ -14,7 +14,8 @@ A new format is one new module, listed in READERS.
 
 from __future__ import annotations
 
-from . import docx, html, markdown, pdf, txt
+from . import delimited, docx, eml, epub, html, image, markdown, ods, odt, pdf, pptx, rtf, txt, xlsx
 
-READERS = {suffix: module.read for module in (txt, markdown, html, pdf, docx) for suffix in module.SUFFIXES}
+_MODULES = (txt, markdown, html, pdf, docx, pptx, xlsx, delimited, odt, ods, epub, rtf, eml, image)
+READERS = {suffix: module.read for module in _MODULES for suffix in module.SUFFIXES}
 SUFFIXES = tuple(READERS)
