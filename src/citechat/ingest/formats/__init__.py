@@ -7,9 +7,16 @@
         `stem` its file name without the ending (a title of last resort). Raise UnreadableFile with the reason
         when the file cannot be used, and call `budget.spend(chars)` as text comes in (or `budget.check()` in
         long loops) so that a hostile file stops at its limits; whatever the reader does not count is counted
-        once it returns. Heavy parsers are imported inside `read`.
+        once it returns. Heavy parsers are imported inside `read`; when one is not installed, raise
+        UnreadableFile("install X to read .ext files (pip install X)"). A ZIP-based format calls
+        `limits.check_zip` before unpacking anything, a sheet counts its cells (`budget.spend_cells`), an image
+        its pixels (`budget.check_pixels`), and OCR announces each page (`budget.scanned_page`).
 
-A new format is one new module, listed in READERS.
+A new format is one new module, listed in _MODULES. The readers of structured formats write Markdown's shape
+(`ingest/blocks.py`), so that the text structure (`ingest/text.py`) finds their headings, lists and table rows;
+a place a person finds in the original (a slide, a sheet, an attachment, a scanned page) is a heading, so that
+it is in the section path of every passage under it. Helpers shared by readers live beside them
+(`pdf_layout.py`, `pdf_scans.py`, `sheets.py`).
 """
 
 from __future__ import annotations
@@ -19,3 +26,12 @@ from . import delimited, docx, eml, epub, html, image, markdown, ods, odt, pdf, 
 _MODULES = (txt, markdown, html, pdf, docx, pptx, xlsx, delimited, odt, ods, epub, rtf, eml, image)
 READERS = {suffix: module.read for module in _MODULES for suffix in module.SUFFIXES}
 SUFFIXES = tuple(READERS)
+
+
+def formats_line(ocr: bool) -> str:
+    """The file types read, in words: for `citechat status` and the chat window's Documents tab."""
+    pictures = set(image.SUFFIXES)
+    read = " ".join(suffix for suffix in SUFFIXES if suffix not in pictures)
+    if not ocr:
+        return f"{read} (OCR of scanned pages and images turned off: CITECHAT_OCR=0)"
+    return f"{read}; scanned PDF pages and images ({' '.join(image.SUFFIXES)}) by OCR"

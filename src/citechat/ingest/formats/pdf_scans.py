@@ -29,7 +29,8 @@ def read_scanned_pages(f: BinaryIO, texts: list[str], budget: Budget) -> list[st
         import pypdfium2 as pdfium
         import pypdfium2.raw as pdfium_c
     except ImportError:
-        raise UnreadableFile("install pypdfium2 to read the scanned pages of PDF files (pip install pypdfium2)") from None
+        raise UnreadableFile("install pypdfium2 to read the scanned pages of PDF files (pip install "
+                             "pypdfium2)") from None
     f.seek(0)
     pdf = pdfium.PdfDocument(f.read())
     try:
