@@ -38,8 +38,9 @@ from .reading import read_document
 
 IN_PROCESS_SUFFIXES = {".txt", ".md", ".markdown"}
 # The child's address space. Within the unpacking limit python-docx needs about 6x the unpacked XML (a 64 MB
-# document part: ~400 MB); pypdf far less; the OCR engine about 650 MB with its models loaded.
-CHILD_MEMORY_BYTES = 1536 * 2**20
+# document part: ~400 MB); pypdf far less. The OCR engine uses ~750 MB but maps ~1.5 GB of address space
+# (onnxruntime's threads and their allocators) on a page of printed A4, hence the room above that.
+CHILD_MEMORY_BYTES = 3 * 2**30
 # Time for the child to send its answer once its own clock (the same limit) has run out.
 GRACE_SECONDS = 2.0
 # Time for a new child to start and import its parsers (about a second; much more on a loaded machine).
@@ -154,8 +155,10 @@ def _start_child() -> tuple[subprocess.Popen, socket.socket]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     # A fresh interpreter, never a fork: the parent holds torch, FAISS and server threads.
     try:
+        # Two malloc arenas: glibc otherwise reserves 64 MB of address space for each thread that allocates.
         child = subprocess.Popen([sys.executable, "-m", "citechat.ingest.process", str(theirs.fileno())],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, pass_fds=[theirs.fileno()])
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, pass_fds=[theirs.fileno()],
+                                 env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     finally:
         theirs.close()
     if _read_line(child.stdout, START_SECONDS) != b"ready\n":
