@@ -114,3 +114,11 @@ def test_a_missing_library_is_named_in_the_reason_never_a_traceback(formats, mon
         monkeypatch.setitem(__import__("sys").modules, module, None)  # what Python does for a module not installed
         with pytest.raises(UnreadableFile, match=f"install {package} to read \\{name[name.rindex('.'):]} files"):
             load_document(docs / name, name)
+
+
+def test_example_questions_ask_about_topics_not_slide_numbers(formats):
+    from citechat.web.service import example_questions
+
+    questions = example_questions(formats[1], n=10)
+    assert "What does “Harbour Festival Plan” say about quarterly targets?" in questions, questions
+    assert not [q for q in questions if "slide" in q.lower() or "(scanned)" in q]

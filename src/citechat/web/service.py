@@ -21,7 +21,7 @@ from ..errors import BadRequest, CitechatError
 from ..index.stores.base import IndexNotFound
 from ..index.sync import SyncReport, sync_index
 from ..ingest.files import open_regular, sha256_of, sha256_of_handle
-from ..ingest.formats import SUFFIXES
+from ..ingest.formats import SUFFIXES, place_heading
 from ..ingest.text import SECTION_SEPARATOR
 from . import upload_folder
 
@@ -139,7 +139,8 @@ def example_questions(bot: Bot, n: int = 4) -> list[str]:
     questions = [q for d in documents for q in SEED_EXAMPLES.get(d.hash, [])]
     sections: dict[str, str] = {}
     for chunk in bot.snapshot.all_chunks():
-        names = [name for name in chunk.section.split(SECTION_SEPARATOR) if name and name != chunk.title]
+        names = [name for name in chunk.section.split(SECTION_SEPARATOR)
+                 if name and name != chunk.title and not place_heading(name)]
         if names and len(names[0].split()) <= EXAMPLE_TITLE_WORDS:
             sections.setdefault(chunk.source, names[0])
     for d in documents:

@@ -21,6 +21,7 @@ it is in the section path of every passage under it. Helpers shared by readers l
 
 from __future__ import annotations
 
+from ..ocr import scanned_page
 from . import delimited, docx, eml, epub, html, image, markdown, ods, odt, pdf, pptx, rtf, txt, xlsx
 
 _MODULES = (txt, markdown, html, pdf, docx, pptx, xlsx, delimited, odt, ods, epub, rtf, eml, image)
@@ -35,3 +36,8 @@ def formats_line(ocr: bool) -> str:
     if not ocr:
         return f"{read} (OCR of scanned pages and images turned off: CITECHAT_OCR=0)"
     return f"{read}; scanned PDF pages and images ({' '.join(image.SUFFIXES)}) by OCR"
+
+
+def place_heading(name: str) -> bool:
+    """Is this section name a place in the original ("Slide 4", "Page 3 (scanned)") rather than a topic?"""
+    return scanned_page([name]) is not None or pptx.SLIDE_HEADING.fullmatch(name) is not None

@@ -5,6 +5,7 @@ speaker notes under "Notes". The package's unpacked size is checked before anyth
 
 from __future__ import annotations
 
+import re
 from typing import BinaryIO, Iterator
 
 from ..blocks import render_blocks, table_rows
@@ -13,6 +14,7 @@ from ..limits import Budget, check_zip
 
 SUFFIXES = (".pptx",)
 NOTES = "Notes"
+SLIDE_HEADING = re.compile(r"Slide \d+")  # see slide_heading
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
@@ -30,7 +32,7 @@ def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
         title_shape = slide.shapes.title
         title = _one_line(title_shape.text_frame.text) if title_shape is not None else ""
         first_title = first_title or title
-        blocks.append(("h1", f"Slide {number}"))
+        blocks.append(("h1", slide_heading(number)))
         if title:
             blocks.append(("h2", title))
         for shape in _reading_order(slide.shapes):
@@ -44,6 +46,11 @@ def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
         counted = len(blocks)
     core_title = (deck.core_properties.title or "").strip()
     return Document(source, core_title[:200] or first_title[:200] or stem, render_blocks(blocks))
+
+
+def slide_heading(number: int) -> str:
+    """The heading a slide's text sits under: "Slide 4"."""
+    return f"Slide {number}"
 
 
 def _reading_order(shapes) -> list:
