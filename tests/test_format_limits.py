@@ -81,3 +81,18 @@ def test_the_command_line_lists_the_costly_files_of_the_new_formats(costly_folde
     for name in (*INFLATED, "far-corner.xlsx", "huge.png"):
         assert f"skipped {name}: " in result.stderr
     assert "5 added" in result.stdout and "6 skipped" in result.stdout
+
+
+def test_a_file_of_more_scanned_pages_than_the_limit_is_refused_before_the_first_is_read(tmp_path):
+    from PIL import Image
+
+    from citechat.ingest.document import TooCostly
+    from citechat.ingest.limits import MAX_SCANNED_PAGES, ReadLimits
+    from citechat.ingest.reading import load_document
+
+    frames = [Image.new("L", (16, 16), 255) for _ in range(MAX_SCANNED_PAGES + 1)]
+    frames[0].save(tmp_path / "pages.tiff", save_all=True, append_images=frames[1:])
+    started = time.monotonic()
+    with pytest.raises(TooCostly, match=f"more than {MAX_SCANNED_PAGES} scanned pages"):
+        load_document(tmp_path / "pages.tiff", "pages.tiff", ReadLimits())
+    assert time.monotonic() - started < 10

@@ -71,6 +71,7 @@ class Budget:
         self.chars = 0
         self.page = self.page_chars = 0
         self.cells = 0
+        self.scanned = 0  # scanned pages started
         self.exceeded: TooCostly | None = None  # kept: a parser may swallow the exception raised in a callback
         self.progress = progress
         self.scanning = False  # reading a scanned page: its own time limit applies
@@ -84,8 +85,10 @@ class Budget:
         """Before the next scanned page (`done` of `total` read so far): checks the time spent, then gives the
         page its own time (`ReadLimits.ocr_page_seconds`) and reports progress."""
         self.check()
-        if total > MAX_SCANNED_PAGES:
-            self.fail(TooCostly(f"{total:,} scanned pages to read by OCR, more than the limit of {MAX_SCANNED_PAGES}"))
+        if self.limits is not None and self.scanned + total - done > MAX_SCANNED_PAGES:  # refused before the first
+            self.fail(TooCostly(f"more than {MAX_SCANNED_PAGES} scanned pages to read by OCR"))
+        if done < total:
+            self.scanned += 1  # across the file: an e-mail's attachments add up
         if self.limits is not None:
             self.scanning = True
             self.deadline = max(self.deadline, time.monotonic() + self.limits.ocr_page_seconds)

@@ -97,8 +97,10 @@ class FileReader:
             reply = self._reply(seconds + GRACE_SECONDS, scanned)
             if "progress" not in reply:
                 break
-            scanned += 1  # a scanned page starts: it has its own time, and there are at most so many of them
-            if scanned > MAX_SCANNED_PAGES + 1:
+            # A scanned page starts (or a file's last one is done): it has its own time. The child stops past
+            # MAX_SCANNED_PAGES itself; this bounds the time granted even if it did not.
+            scanned += 1
+            if scanned > 2 * MAX_SCANNED_PAGES + 2:
                 self._stop(kill=True)
                 raise TooCostly(f"more than {MAX_SCANNED_PAGES} scanned pages to read by OCR")
             seconds = self.limits.ocr_page_seconds
