@@ -16,7 +16,8 @@ from format_docs import write_formats
 
 # question -> (file, fact the answer contains, what the cited span's location starts with)
 ASKED = {
-    "Where will the launch party be held?": ("festival.pptx", "Kelpie Boathouse", "Slide 2 › Quarterly targets › Notes"),
+    "Where will the launch party be held?": ("festival.pptx", "Kelpie Boathouse",
+                                             "Slide 2 › Quarterly targets › Notes"),
     "What is the budget for Q3 in the marketing sheet?": ("budget.xlsx", "42500", "Marketing · characters"),
     "What is the total value of the maintenance contract?": ("contract.eml", "96,000 euros", "contract.pdf"),
     "When does the evening ferry to Skerry Isle leave from 1 July?": ("ferry-notice.rtf", "19:45", "characters"),

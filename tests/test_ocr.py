@@ -46,8 +46,9 @@ def test_a_fact_only_on_a_scanned_page_is_answered_with_its_place(scans, tmp_pat
     report = citechat.build_index(scans, tmp_path / "index")
     assert sorted(report.added) == ["pier-scan.pdf", "rota.png"] and not report.skipped
     bot = citechat.open_index(tmp_path / "index")
-    for question, fact, name in (("What is the repair budget approved by the council?", "18,400 euros", "pier-scan.pdf"),
-                                 ("Who locks the boat shed on Fridays?", "Kasimir Lowe", "rota.png")):
+    asked = [("What is the repair budget approved by the council?", "18,400 euros", "pier-scan.pdf"),
+             ("Who locks the boat shed on Fridays?", "Kasimir Lowe", "rota.png")]
+    for question, fact, name in asked:
         answer = bot.answer(question)
         assert not answer.refused and fact in answer.text, (question, answer.text)
         source = next(s for s in answer.sources if fact in s.text)

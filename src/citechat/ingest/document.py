@@ -3,6 +3,7 @@ cannot be read; and the text helpers every reader shares."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -20,6 +21,15 @@ class Document:
     title: str
     text: str
     pages: list[tuple[int, int]] | None = None  # (start, end) of each page in `text`, for paged formats
+
+
+def require(module: str, package: str, what: str, pip: str | None = None):
+    """The module a reader needs, imported; UnreadableFile("install python-pptx to read .pptx files (pip
+    install python-pptx)") when it is not installed, so the file is skipped with what to do."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnreadableFile(f"install {package} to read {what} (pip install {pip or package})") from None
 
 
 PAGE_SEPARATOR = "\n\n"

@@ -108,6 +108,11 @@ class Budget:
             self.fail(TooCostly(f"an image of {width:,} x {height:,} pixels, more than the limit of "
                                 f"{MAX_IMAGE_PIXELS // 1_000_000} million: a possible decompression bomb"))
 
+    def check_package(self, f: BinaryIO) -> None:
+        """For a ZIP-based format: refuse a package whose parts unpack to more than the limit (`check_zip`)."""
+        if self.limits is not None:
+            check_zip(f, self.limits)
+
     def new_page(self) -> None:
         self.check()
         self.page += 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .document import UnreadableFile
+from .document import UnreadableFile, require
 
 SCANNED = "(scanned)"
 _SCANNED_HEADING = re.compile(r"Page (\d+) \(scanned\)")
@@ -106,12 +106,7 @@ def _layout(lines: list[list[_Box]]) -> str:
 @lru_cache(maxsize=1)
 def _engine():
     """The OCR engine, loaded once per process, from the models inside the rapidocr package only."""
-    try:
-        import rapidocr
-        from rapidocr import RapidOCR
-    except ImportError as exc:
-        raise UnreadableFile("install rapidocr and onnxruntime to read scanned pages and images (pip install "
-                             f"rapidocr onnxruntime; {exc})") from None
+    rapidocr = require("rapidocr", "rapidocr and onnxruntime", "scanned pages and images", "rapidocr onnxruntime")
     models = Path(rapidocr.__file__).parent / "models"
     paths = {}
     for part, pattern in (("Det", "*_det_*.onnx"), ("Rec", "*_rec_*.onnx"), ("Cls", "*_cls_*.onnx")):
@@ -121,4 +116,4 @@ def _engine():
                                  "(pip install --force-reinstall rapidocr)")
         paths[f"{part}.model_path"] = str(found[0])
     # No text-line orientation model: it only turns lines printed upside down, and costs ~15% of a page's time.
-    return RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False, **paths})
+    return rapidocr.RapidOCR(params={"Global.log_level": "warning", "Global.use_cls": False, **paths})

@@ -7,10 +7,10 @@
         `stem` its file name without the ending (a title of last resort). Raise UnreadableFile with the reason
         when the file cannot be used, and call `budget.spend(chars)` as text comes in (or `budget.check()` in
         long loops) so that a hostile file stops at its limits; whatever the reader does not count is counted
-        once it returns. Heavy parsers are imported inside `read`; when one is not installed, raise
-        UnreadableFile("install X to read .ext files (pip install X)"). A ZIP-based format calls
-        `limits.check_zip` before unpacking anything, a sheet counts its cells (`budget.spend_cells`), an image
-        its pixels (`budget.check_pixels`), and OCR announces each page (`budget.scanned_page`).
+        once it returns. Heavy parsers are imported inside `read`, through `document.require`, so that a
+        missing one skips the file with "install X to read .ext files". A ZIP-based format calls
+        `budget.check_package(f)` before unpacking anything, a sheet counts its cells (`budget.spend_cells`),
+        an image its pixels (`budget.check_pixels`), and OCR announces each page (`budget.scanned_page`).
 
 A new format is one new module, listed in _MODULES. The readers of structured formats write Markdown's shape
 (`ingest/blocks.py`), so that the text structure (`ingest/text.py`) finds their headings, lists and table rows;

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 from ..blocks import render_blocks
 from ..document import Document, UnreadableFile, decode_text
-from ..limits import Budget, check_zip
+from ..limits import Budget
 from .html import html_blocks
 
 SUFFIXES = (".epub",)
@@ -22,8 +22,7 @@ _PAGES = ("application/xhtml+xml", "text/html")
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
-    if budget.limits:
-        check_zip(f, budget.limits)
+    budget.check_package(f)
     with zipfile.ZipFile(f) as book:
         package_path, package = _package(book)
         base = posixpath.dirname(package_path)

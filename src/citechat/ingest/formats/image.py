@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from ..document import Document, UnreadableFile, join_pages
+from ..document import Document, UnreadableFile, join_pages, require
 from ..limits import Budget
 from ..ocr import OFF, page_with_heading, read_picture
 
@@ -16,10 +16,7 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
     if not budget.ocr:
         raise UnreadableFile(OFF)
-    try:
-        from PIL import Image
-    except ImportError:
-        raise UnreadableFile("install Pillow to read images (pip install Pillow)") from None
+    Image = require("PIL.Image", "Pillow", "images")
     # Pillow's own guard (a decompression bomb) checks the first frame as the file is opened: each frame is
     # checked here instead, against the same kind of limit, before it is decoded (budget.check_pixels).
     Image.MAX_IMAGE_PIXELS = None

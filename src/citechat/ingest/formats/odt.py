@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import BinaryIO, Iterator
 
 from ..blocks import render_blocks, table_rows
-from ..document import Document, UnreadableFile, first_line_title
-from ..limits import Budget, check_zip
+from ..document import Document, first_line_title, require
+from ..limits import Budget
 
 SUFFIXES = (".odt",)
 TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
@@ -21,13 +21,9 @@ MAX_REPEATS = 100
 
 def load_package(f: BinaryIO, budget: Budget, suffix: str):
     """The OpenDocument package in `f`, its unpacked size checked first."""
-    try:
-        from odf.opendocument import load
-    except ImportError:
-        raise UnreadableFile(f"install odfpy to read {suffix} files (pip install odfpy)") from None
-    if budget.limits:
-        check_zip(f, budget.limits)
-    return load(f)
+    opendocument = require("odf.opendocument", "odfpy", f"{suffix} files")
+    budget.check_package(f)
+    return opendocument.load(f)
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import BinaryIO
 
-from ..document import UnreadableFile
+from ..document import require
 from ..limits import Budget
 from ..ocr import page_with_heading, read_picture
 
@@ -25,18 +25,14 @@ def read_scanned_pages(f: BinaryIO, texts: list[str], budget: Budget) -> list[st
     bare = [i for i, text in enumerate(texts) if len("".join(text.split())) < MIN_TEXT_LAYER_CHARS]
     if not bare or not budget.ocr:
         return texts
-    try:
-        import pypdfium2 as pdfium
-        import pypdfium2.raw as pdfium_c
-    except ImportError:
-        raise UnreadableFile("install pypdfium2 to read the scanned pages of PDF files (pip install "
-                             "pypdfium2)") from None
+    pdfium = require("pypdfium2", "pypdfium2", "the scanned pages of PDF files")
+    image_kind = require("pypdfium2.raw", "pypdfium2", "the scanned pages of PDF files").FPDF_PAGEOBJ_IMAGE
     f.seek(0)
     pdf = pdfium.PdfDocument(f.read())
     try:
         if len(pdf) != len(texts):  # the two libraries disagree on the pages: keep what pypdf read
             return texts
-        scanned = [i for i in bare if _shows_pictures(pdf[i], budget, pdfium_c.FPDF_PAGEOBJ_IMAGE)]
+        scanned = [i for i in bare if _shows_pictures(pdf[i], budget, image_kind)]
         out = list(texts)
         for done, i in enumerate(scanned):
             budget.scanned_page(done, len(scanned))

@@ -9,8 +9,8 @@ import re
 from typing import BinaryIO, Iterator
 
 from ..blocks import render_blocks, table_rows
-from ..document import Document, UnreadableFile
-from ..limits import Budget, check_zip
+from ..document import Document, require
+from ..limits import Budget
 
 SUFFIXES = (".pptx",)
 NOTES = "Notes"
@@ -18,13 +18,9 @@ SLIDE_HEADING = re.compile(r"Slide \d+")  # see slide_heading
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
-    try:
-        from pptx import Presentation
-    except ImportError:
-        raise UnreadableFile("install python-pptx to read .pptx files (pip install python-pptx)") from None
-    if budget.limits:
-        check_zip(f, budget.limits)
-    deck = Presentation(f)
+    presentations = require("pptx", "python-pptx", ".pptx files")
+    budget.check_package(f)
+    deck = presentations.Presentation(f)
     blocks: list[tuple[str, str]] = []
     first_title, counted = "", 0
     for number, slide in enumerate(deck.slides, start=1):

@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from ..blocks import render_blocks
-from ..document import Document, UnreadableFile, first_line_title
+from ..document import Document, UnreadableFile, first_line_title, require
 from ..limits import Budget
 
 SUFFIXES = (".rtf",)
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
-    try:
-        from striprtf.striprtf import rtf_to_text
-    except ImportError:
-        raise UnreadableFile("install striprtf to read .rtf files (pip install striprtf)") from None
+    rtf_to_text = require("striprtf.striprtf", "striprtf", ".rtf files").rtf_to_text
     data = f.read()
     if not data.lstrip().startswith(b"{\\rtf"):
         raise UnreadableFile("not an RTF document (it does not start with {\\rtf)")

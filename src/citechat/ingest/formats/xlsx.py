@@ -8,20 +8,16 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from ..blocks import render_blocks
-from ..document import Document, UnreadableFile
-from ..limits import Budget, check_zip
+from ..document import Document, require
+from ..limits import Budget
 from .sheets import sheet_blocks
 
 SUFFIXES = (".xlsx", ".xlsm")
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
-    try:
-        import openpyxl
-    except ImportError:
-        raise UnreadableFile("install openpyxl to read .xlsx files (pip install openpyxl)") from None
-    if budget.limits:
-        check_zip(f, budget.limits)
+    openpyxl = require("openpyxl", "openpyxl", ".xlsx files")
+    budget.check_package(f)
     book = openpyxl.load_workbook(f, read_only=True, data_only=True, keep_links=False)
     try:
         blocks: list[tuple[str, str]] = []
