@@ -99,3 +99,29 @@ def test_the_command_line_shows_the_scanned_pages_as_they_are_read(scans, tmp_pa
     assert "added: pier-scan.pdf" in result.stdout and "added: rota.png" in result.stdout
     status = run_cli("status", "--index", str(tmp_path / "index"))
     assert "scanned PDF pages and images (.png .jpg .jpeg .tif .tiff .webp) by OCR" in status.stdout
+
+
+def test_only_the_pages_without_a_text_layer_of_a_pdf_are_read_by_ocr(tmp_path, embedder):
+    from pypdf import PdfWriter
+
+    from conftest import write_pdf
+
+    text_pages = write_pdf(tmp_path / "text.pdf", ["Pier Report\n\nThe harbour board met on 2 May to plan repairs.",
+                                                   "The board will meet again on 9 June to approve the bill."])
+    scan = write_scanned_pdf(tmp_path / "scan.pdf", [SCANNED_LINES])
+    merged = PdfWriter()
+    merged.append(str(text_pages), pages=(0, 1))
+    merged.append(str(scan))
+    merged.append(str(text_pages), pages=(1, 2))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    merged.write(docs / "mixed.pdf")
+    doc = load_document(docs / "mixed.pdf", "mixed.pdf")
+    first, second, third = (doc.text[a:b] for a, b in doc.pages)
+    assert "harbour board met on 2 May" in first and "(scanned)" not in first
+    assert second == EXPECTED_PAGE_1.replace("Page 1", "Page 2")
+    assert third.startswith("The board will meet again on 9 June")
+    citechat.build_index(docs, tmp_path / "index")
+    answer = citechat.open_index(tmp_path / "index").answer("When will the board meet again to approve the bill?")
+    source = next(s for s in answer.sources if "9 June" in s.text)
+    assert source.page == 3 and not read_by_ocr(source) and "(scanned)" not in location(source)

@@ -89,16 +89,17 @@ def location(item) -> str:
     where = f"characters {start:,}–{end:,}"
     section = [name for name in (item.section or "").split(SECTION_SEPARATOR) if name and name != item.title]
     scanned = scanned_page(section)
-    if scanned is not None:
+    if scanned is not None:  # the page's own heading, or one a page with a text layer after it carries on
         section.remove(scanned_heading(scanned))
     if item.page or scanned is not None:
-        where = f"page {item.page or scanned}{' ' + SCANNED if scanned is not None else ''}, {where}"
+        where = f"page {item.page or scanned}{' ' + SCANNED if read_by_ocr(item) else ''}, {where}"
     return f"{SECTION_SEPARATOR.join(section)} · {where}" if section else where
 
 
 def read_by_ocr(item) -> bool:
     """Was the cited span or passage read from a picture of its page (a scanned page, an image) by OCR?"""
-    return scanned_page((item.section or "").split(SECTION_SEPARATOR)) is not None
+    scanned = scanned_page((item.section or "").split(SECTION_SEPARATOR))
+    return scanned is not None and (not item.page or item.page == scanned)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -22,8 +22,8 @@ MAX_ZIP_PARTS = 10_000
 # A sheet's cells as the reader visits them (empty ones inside a row included): a million is a large real
 # workbook; a sheet built with a cell at its far corner would otherwise make the reader walk billions.
 MAX_SHEET_CELLS = 1_000_000
-# An image (or a scanned page) of more pixels is refused before it is decoded: 64 million is a page scanned at
-# 600 dpi with room to spare; Pillow's own guard (a decompression bomb) is set to the same.
+# An image (or a picture on a scanned page) of more pixels is refused before it is decoded: 64 million is an A4
+# page scanned at 600 dpi (35 million) with room to spare, and 200 MB of memory once decoded.
 MAX_IMAGE_PIXELS = 64_000_000
 # Scanned pages read by OCR in one file: each takes seconds (bench/README.md), so a file of thousands of blank
 # pages would take hours.
@@ -159,4 +159,3 @@ def check_zip(f: BinaryIO, limits: ReadLimits) -> None:
     if unpacked > limits.max_unpacked_bytes:
         megabytes = unpacked / 2**20
         raise limits.too_big(f"unpacks to {megabytes:,.{0 if megabytes >= 10 else 1}f} MB, more than the limit of")
-
