@@ -96,3 +96,21 @@ def test_a_file_of_more_scanned_pages_than_the_limit_is_refused_before_the_first
     with pytest.raises(TooCostly, match=f"more than {MAX_SCANNED_PAGES} scanned pages"):
         load_document(tmp_path / "pages.tiff", "pages.tiff", ReadLimits())
     assert time.monotonic() - started < 10
+
+
+def test_a_message_with_a_costly_attachment_is_skipped_naming_the_attachment(tmp_path):
+    from email.message import EmailMessage
+
+    from bombs import docx_bomb
+    from citechat.ingest.document import TooCostly
+    from citechat.ingest.limits import ReadLimits
+    from citechat.ingest.reading import load_document
+
+    message = EmailMessage()
+    message["Subject"], message["From"] = "Minutes", "clerk@harbour.example"
+    message.set_content("The minutes are attached.\n")
+    bomb = docx_bomb(tmp_path / "minutes.docx", 16_000).read_bytes()
+    message.add_attachment(bomb, maintype="application", subtype="octet-stream", filename="minutes.docx")
+    (tmp_path / "minutes.eml").write_bytes(bytes(message))
+    with pytest.raises(TooCostly, match="its attachment minutes.docx: unpacks to 4.0 MB"):
+        load_document(tmp_path / "minutes.eml", "minutes.eml", ReadLimits(max_unpacked_mb=2))

@@ -123,3 +123,24 @@ def test_example_questions_ask_about_topics_not_slide_numbers(formats):
     questions = example_questions(formats[1], n=10)
     assert "What does “Harbour Festival Plan” say about quarterly targets?" in questions, questions
     assert not [q for q in questions if "slide" in q.lower() or "(scanned)" in q]
+
+
+def test_an_attached_message_is_read_without_its_own_attachments(tmp_path):
+    from email.message import EmailMessage
+
+    from format_docs import attachment_pdf
+
+    inner = EmailMessage()
+    inner["Subject"], inner["From"] = "Forwarded: dredging quote", "quay@harbour.example"
+    inner.set_content("The dredging of the inner basin is quoted at 31,000 euros.\n")
+    inner.add_attachment(attachment_pdf(), maintype="application", subtype="pdf", filename="contract.pdf")
+    outer = EmailMessage()
+    outer["Subject"], outer["From"] = "Two quotes", "noor@harbour.example"
+    outer.set_content("Both quotes are attached.\n")
+    outer.add_attachment(inner)  # message/rfc822
+    outer.add_attachment(bytes(inner), maintype="application", subtype="octet-stream", filename="copy.eml")
+    (tmp_path / "quotes.eml").write_bytes(bytes(outer))
+    doc = load_document(tmp_path / "quotes.eml", "quotes.eml")
+    assert doc.text.count("The dredging of the inner basin is quoted at 31,000 euros.") == 2
+    assert "## Forwarded: dredging quote" in doc.text and "# copy.eml" in doc.text
+    assert "96,000 euros" not in doc.text  # the attachment of an attached message is not read

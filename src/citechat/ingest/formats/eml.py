@@ -47,7 +47,8 @@ def _message_text(message: EmailMessage, budget: Budget, attachments: bool) -> s
     parts.append(body)
     if attachments:
         for name, text in _attachments(message, budget):
-            parts.append(f"# {name}\n\n{_one_level_down(text)}")
+            if text.strip():
+                parts.append(f"# {name}\n\n{_one_level_down(text)}")
     return "\n\n".join(part for part in parts if part.strip())
 
 
