@@ -144,3 +144,19 @@ def test_an_attached_message_is_read_without_its_own_attachments(tmp_path):
     assert doc.text.count("The dredging of the inner basin is quoted at 31,000 euros.") == 2
     assert "## Forwarded: dredging quote" in doc.text and "# copy.eml" in doc.text
     assert "96,000 euros" not in doc.text  # the attachment of an attached message is not read
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("junk.pptx", "corrupt or unreadable PPTX file"), ("junk.xlsx", "corrupt or unreadable XLSX file"),
+    ("junk.epub", "corrupt or unreadable EPUB file"), ("junk.odt", "corrupt or unreadable ODT file"),
+    ("junk.ods", "corrupt or unreadable ODS file"), ("junk.csv", "binary content"),
+    ("junk.eml", "not an e-mail message"), ("junk.rtf", "not an RTF document"),
+    ("junk.png", "not an image Pillow can read"),
+])
+def test_a_damaged_file_of_each_format_is_skipped_with_its_reason(tmp_path, name, reason):
+    from citechat.ingest.document import UnreadableFile
+    from citechat.ingest.limits import ReadLimits
+
+    (tmp_path / name).write_bytes(b"\x00\x01 not what the name says \xff" * 40)
+    with pytest.raises(UnreadableFile, match=reason):
+        load_document(tmp_path / name, name, ReadLimits())

@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
-from .document import TooCostly, UnreadableFile
+from .document import TooCostly
 
 # pypdf's text extraction takes time quadratic in the text of one page (it grows one string by concatenation):
 # 200,000 characters, fifty times a dense printed page, take about a second; a page built to hold millions,
@@ -147,11 +147,8 @@ def check_zip(f: BinaryIO, limits: ReadLimits) -> None:
     """Refuse a ZIP package whose parts unpack to more than the limit, before anything is unpacked. The
     declared sizes are a bound: zipfile never returns more than an entry's declared size (a longer stream fails
     its CRC check, or is cut there), and the readers of zip-based formats read every part through zipfile."""
-    try:
-        with zipfile.ZipFile(f) as package:
-            entries = package.infolist()
-    except zipfile.BadZipFile as exc:
-        raise UnreadableFile(f"not a valid package: {exc}") from None
+    with zipfile.ZipFile(f) as package:
+        entries = package.infolist()
     f.seek(0)
     if len(entries) > MAX_ZIP_PARTS:
         raise TooCostly(f"the package holds {len(entries):,} parts, more than a document has (limit {MAX_ZIP_PARTS:,})")
