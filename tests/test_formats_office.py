@@ -51,11 +51,11 @@ def test_each_format_reads_as_a_person_reads_it(formats):
     assert ("# Slide 2\n\n## Quarterly targets\n\n- Sell 4,000 tickets before the end of June.\n- Sign six food "
             "vendors by May.\n\n### Notes\n\nThe launch party will be held at the Kelpie Boathouse") in deck.text
     book = load_document(docs / "budget.xlsx", "budget.xlsx")
-    assert "# Marketing\n\nRow 2 — Quarter: Q1; Budget: 30000; Owner: Dana Whitfield\n" in book.text
-    assert "Row 4 — Quarter: Q3; Budget: 42500; Owner: Ravi Osei" in book.text
-    assert "Quarter; Budget" not in book.text and "\nQuarter" not in book.text  # the header row is no line
+    assert "# Marketing\n\nQuarter: Q1; Budget: 30000; Owner: Dana Whitfield (Marketing, row 2)\n" in book.text
+    assert "\nQuarter: Q3; Budget: 42500; Owner: Ravi Osei (Marketing, row 4)\n" in book.text
+    assert "Quarter; Budget" not in book.text and "\nQuarter\n" not in book.text  # the header row is no line
     table = load_document(docs / "visitors.csv", "visitors.csv")
-    assert table.text.splitlines()[1] == "Row 3 — Date: 2025-06-02; Visitors: 310; Weather: storm warning"
+    assert table.text.splitlines()[1] == "Date: 2025-06-02; Visitors: 310; Weather: storm warning (row 3)"
     mail = load_document(docs / "contract.eml", "contract.eml")
     assert mail.title == "Signed maintenance contract"
     assert "From: Noor Haddad <noor@harbour.example>\nTo: Harbour team <team@harbour.example>\nDate: " in mail.text
@@ -83,11 +83,11 @@ def test_a_fact_found_only_in_one_format_is_answered_with_an_exact_citation_at_i
     assert location(cited[0]).startswith(place), location(cited[0])
 
 
-def test_a_sheet_row_is_quoted_whole_with_its_headers_and_row_number(formats):
+def test_a_sheet_row_is_quoted_whole_with_its_headers_sheet_and_row_number(formats):
     answer = formats[2]["What is the budget for Q3 in the marketing sheet?"]
     row = next(s for s in answer.sources if "42500" in s.text)
-    assert row.text == "Row 4 — Quarter: Q3; Budget: 42500; Owner: Ravi Osei"
-    assert row.section.endswith("Marketing")
+    assert "Quarter: Q3; Budget: 42500; Owner: Ravi Osei (Marketing, row 4)" in row.text.splitlines()
+    assert all(s.section.endswith("Marketing") for s in answer.sources)  # not the Q3 row of the Sales sheet
 
 
 def test_an_attachment_is_cited_inside_the_message_under_its_name(formats):

@@ -1,10 +1,11 @@
 """Sheets as a person reads them (for the workbook, OpenDocument spreadsheet and CSV readers): one section per
-sheet, headed by its name, and each row one line of "Header: value" pairs under the sheet's header row,
-starting with the row's number as the spreadsheet shows it:
+sheet, headed by its name, and each row one line of "Header: value" pairs under the sheet's header row, ending
+with where the row is (its number as the spreadsheet shows it), so that a quoted row says so itself and a
+question that names the sheet finds its rows:
 
     # Marketing
 
-    Row 4 — Quarter: Q3; Budget: 42,000 EUR; Owner: Dana Whitfield
+    Quarter: Q3; Budget: 42,000 EUR; Owner: Dana Whitfield (Marketing, row 4)
 
 Empty rows and cells are left out, so are empty columns; a lone cell above the table (a sheet's title) is a
 paragraph of its own. The header row itself is never a line: it is only ever read as the labels of the rows.
@@ -41,16 +42,18 @@ def sheet_blocks(name: str | None, rows: Iterable[tuple[int, list]], budget: Bud
                 blocks.append(("p", filled[0]))
                 continue
             header = []  # a table without a header row
-        line = row_line(number, header, cells)
+        line = row_line(name, number, header, cells)
         budget.spend(len(line))
         blocks.append(("row", line))
     return blocks
 
 
-def row_line(number: int, header: list[str], cells: list[str]) -> str:
-    """ "Row 4 — Quarter: Q3; Budget: 42,000" (a cell without a header is its value alone)."""
+def row_line(sheet: str | None, number: int, header: list[str], cells: list[str]) -> str:
+    """ "Quarter: Q3; Budget: 42,000 (Marketing, row 4)": the row's cells with their headers (a cell without a
+    header is its value alone), then where the row is, so that a quote of it says so itself."""
     pairs = [(header[j] if j < len(header) else "", cell) for j, cell in enumerate(cells) if cell]
-    return f"Row {number} — " + "; ".join(f"{label}: {cell}" if label else cell for label, cell in pairs)
+    where = f"{sheet}, row {number}" if sheet else f"row {number}"
+    return "; ".join(f"{label}: {cell}" if label else cell for label, cell in pairs) + f" ({where})"
 
 
 def cell_text(value) -> str:
