@@ -160,3 +160,29 @@ def test_a_damaged_file_of_each_format_is_skipped_with_its_reason(tmp_path, name
     (tmp_path / name).write_bytes(b"\x00\x01 not what the name says \xff" * 40)
     with pytest.raises(UnreadableFile, match=reason):
         load_document(tmp_path / name, name, ReadLimits())
+
+
+def test_an_opendocument_spreadsheet_and_a_tab_separated_file_read_as_sheets(tmp_path):
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    book = OpenDocumentSpreadsheet()
+    sheet = Table(name="Moorings")
+    for row in [("Berth", "Boat"), ("", ""), ("A1", "Kittiwake"), ("A2", "Sea Holly")]:
+        cells = TableRow(numberrowsrepeated=3) if row == ("", "") else TableRow()
+        for value in row:
+            cell = TableCell()
+            if value:
+                cell.addElement(P(text=value))
+            cells.addElement(cell)
+        cells.addElement(TableCell(numbercolumnsrepeated=1000))  # padding as spreadsheets write it
+        sheet.addElement(cells)
+    book.spreadsheet.addElement(sheet)
+    book.save(str(tmp_path / "moorings.ods"))
+    doc = load_document(tmp_path / "moorings.ods", "moorings.ods")
+    assert doc.text == ("# Moorings\n\nBerth: A1; Boat: Kittiwake (Moorings, row 5)\n"
+                        "Berth: A2; Boat: Sea Holly (Moorings, row 6)")
+    (tmp_path / "tides.tsv").write_text("Day\tHigh water\nMonday\t06:12\nTuesday\t06:58\n")
+    tides = load_document(tmp_path / "tides.tsv", "tides.tsv")
+    assert tides.text == "Day: Monday; High water: 06:12 (row 2)\nDay: Tuesday; High water: 06:58 (row 3)"
