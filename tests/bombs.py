@@ -93,3 +93,49 @@ def pdf_form_bomb(path: Path, form_bytes: int, calls: int) -> Path:
         6: _stream(b"q /Fm1 Do Q\n" * calls),
     }
     return _pdf(path, objects)
+
+
+def inflated_package(source: Path, path: Path, part: str, megabytes: int) -> Path:
+    """A copy of the ZIP package `source` (a real .pptx, .xlsx, .epub or .odt) whose `part` is followed by
+    `megabytes` MB of spaces, valid after an XML document's root element: a few KB on disk."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        assert part in original.namelist(), original.namelist()
+        for info in original.infolist():
+            data = original.read(info.filename)
+            if info.filename != part:
+                out.writestr(info, data)
+                continue
+            with out.open(part, "w", force_zip64=True) as inflated:
+                inflated.write(data)
+                block = b" " * (1 << 20)
+                for _ in range(megabytes):
+                    inflated.write(block)
+    return path
+
+
+def far_corner_sheet(source: Path, path: Path, rows: int) -> Path:
+    """A copy of a real .xlsx whose first sheet holds, in each of `rows` rows, one cell in the last column
+    (XFD): a few KB, but every row is 16,384 cells wide to a reader that fills in the empty ones."""
+    cells = "".join(f'<row r="{r}"><c r="XFD{r}" t="inlineStr"><is><t>x</t></is></c></row>' for r in range(1, rows + 1))
+    sheet = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns='
+             f'"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{cells}</sheetData></worksheet>')
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in original.infolist():
+            out.writestr(info, sheet if info.filename == "xl/worksheets/sheet1.xml" else original.read(info.filename))
+    return path
+
+
+def huge_png(path: Path, width: int, height: int) -> Path:
+    """A real black-and-white PNG of width x height pixels, every one white: 30,000 x 30,000 is about 110 KB on
+    disk and 900 million pixels once decoded (written row by row, never held whole)."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte, then 1 bit a pixel
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path

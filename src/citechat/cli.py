@@ -17,7 +17,8 @@ from .terminal import shown, shown_json, shown_name
 # never loads Gradio.
 
 
-UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions"}
+UNITS = {"reading": "files", "embedding": "chunks", "questions": "questions", "baseline": "questions",
+         "reading scanned pages": "pages"}
 
 
 def _progress_printer():
@@ -150,6 +151,7 @@ def cmd_status(args) -> int:
     from .index.stores.base import describe
     from .index.sync import plural
     from .index.which import folder_note
+    from .ingest.formats import formats_line
 
     bot = open_index(args.index, args.docs)
     meta = bot.snapshot.meta
@@ -161,6 +163,7 @@ def cmd_status(args) -> int:
     print(f"Documents: {shown_name(folder_note(bot.settings) or str(bot.settings.docs_dir))}")
     print(f"Model:     {shown_name(str(meta.get('model')))}, passages of up to "
           f"{int(meta.get('chunk_chars', 0)):,} characters")
+    print(f"Reads:     {formats_line(bot.settings.ocr)}")
     print(f"{plural(bot.n_documents, 'document')} in {plural(bot.n_chunks, 'chunk')}" + (":" if bot.documents else ""))
     for d in bot.documents:
         print(f"  {shown_name(d.source)}  ({plural(d.n_chunks, 'chunk')})  {shown_name(d.title)}")

@@ -43,6 +43,11 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = (os.environ.get(name) or "").strip().lower()
+    return default if not value else value not in ("0", "false", "no", "off")
+
+
 def _env_names(name: str) -> tuple[str, ...]:
     """A list of names or addresses from a variable, separated by commas or spaces."""
     return tuple(part for part in (os.environ.get(name) or "").replace(",", " ").split() if part)
@@ -65,6 +70,9 @@ class Settings:
     max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
     max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
     parse_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_PARSE_SECONDS", 30))
+    # Scanned PDF pages and images are read by OCR (seconds a page: bench/README.md); "0" turns it off.
+    ocr: bool = field(default_factory=lambda: _env_flag("CITECHAT_OCR", True))
+    ocr_page_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_OCR_PAGE_SECONDS", 30))
     # The server (web/): host names it answers to besides the loopback ones, and the addresses of reverse
     # proxies whose X-Forwarded-For header names the client.
     allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_names("CITECHAT_ALLOWED_HOSTS"))

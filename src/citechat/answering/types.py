@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from ..ingest.ocr import SCANNED, scanned_heading, scanned_page
 from ..ingest.text import SECTION_SEPARATOR
 
 REFUSAL = "I couldn't find that in the indexed documents."
@@ -84,14 +85,24 @@ class Answer:
 
 def location(item) -> str:
     """Where a cited span or a passage is: its section (without the document's title), then "page 3,
-    characters 12–80" counted from the start of the page, or "characters 160–393" in a document without pages.
-    item: a Source or a Passage (anything with title, section, page, page_start, start and end)."""
+    characters 12–80" counted from the start of the page, or "characters 160–393" in a document without pages;
+    "page 3 (scanned), ..." when the page was read by OCR. item: a Source or a Passage (anything with title,
+    section, page, page_start, start and end)."""
     start, end = item.start - item.page_start, item.end - item.page_start
     where = f"characters {start:,}–{end:,}"
-    if item.page:
-        where = f"page {item.page}, {where}"
     section = [name for name in (item.section or "").split(SECTION_SEPARATOR) if name and name != item.title]
+    scanned = scanned_page(section)
+    if scanned is not None:  # the page's own heading, or one a page with a text layer after it carries on
+        section.remove(scanned_heading(scanned))
+    if item.page or scanned is not None:
+        where = f"page {item.page or scanned}{' ' + SCANNED if read_by_ocr(item) else ''}, {where}"
     return f"{SECTION_SEPARATOR.join(section)} · {where}" if section else where
+
+
+def read_by_ocr(item) -> bool:
+    """Was the cited span or passage read from a picture of its page (a scanned page, an image) by OCR?"""
+    scanned = scanned_page((item.section or "").split(SECTION_SEPARATOR))
+    return scanned is not None and (not item.page or item.page == scanned)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -29,6 +29,7 @@ from .stores.base import IndexProblem, NewDocument, Store, Writer
 BATCH_CHUNKS = 256
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+SCANNING = "reading scanned pages"  # the stage of a file's pages read by OCR, in pages
 
 
 @dataclass
@@ -218,7 +219,8 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
                     if signature != known_signature:
                         touched[source] = signature
                     continue
-                doc = reader.read(handle, listed.path.name, source)
+                doc = reader.read(handle, listed.path.name, source,
+                                  lambda done, total: progress(SCANNING, done, total))
         except (UnreadableFile, OSError) as exc:
             _skip(report, Skipped(source, _reason(exc)))
             if source in known:  # its indexed content is stale now

@@ -3,6 +3,7 @@ cannot be read; and the text helpers every reader shares."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -20,6 +21,31 @@ class Document:
     title: str
     text: str
     pages: list[tuple[int, int]] | None = None  # (start, end) of each page in `text`, for paged formats
+
+
+def require(module: str, package: str, what: str, pip: str | None = None):
+    """The module a reader needs, imported; UnreadableFile("install python-pptx to read .pptx files (pip
+    install python-pptx)") when it is not installed, so the file is skipped with what to do."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnreadableFile(f"install {package} to read {what} (pip install {pip or package})") from None
+
+
+PAGE_SEPARATOR = "\n\n"
+
+
+def join_pages(texts: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The pages' texts joined by PAGE_SEPARATOR, and where each page is in the result."""
+    parts, pages, pos = [], [], 0
+    for i, page_text in enumerate(texts):
+        if i:
+            parts.append(PAGE_SEPARATOR)
+            pos += len(PAGE_SEPARATOR)
+        parts.append(page_text)
+        pages.append((pos, pos + len(page_text)))
+        pos += len(page_text)
+    return "".join(parts), pages
 
 
 def decode_text(data: bytes) -> str:

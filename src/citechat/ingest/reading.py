@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from .document import Document, TooCostly, UnreadableFile
 from .files import open_regular
 from .formats import READERS
 from .limits import Budget, ReadLimits
+from .ocr import OFF
 
 
 def load_document(path: Path, source: str, limits: ReadLimits | None = None) -> Document:
@@ -29,11 +30,13 @@ def load_document(path: Path, source: str, limits: ReadLimits | None = None) -> 
         return read_document(handle, path.name, source, limits)
 
 
-def read_document(handle: BinaryIO, name: str, source: str, limits: ReadLimits | None = None) -> Document:
-    """Read a Document from an open file, of the type its `name` says (see `load_document`)."""
+def read_document(handle: BinaryIO, name: str, source: str, limits: ReadLimits | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Document:
+    """Read a Document from an open file, of the type its `name` says (see `load_document`). progress(done,
+    total): told before each scanned page is read by OCR."""
     suffix = os.path.splitext(name)[1].lower()
     stem = os.path.splitext(name)[0]
-    budget = Budget(limits)
+    budget = Budget(limits, progress)
     try:
         reader = READERS.get(suffix)
         if reader is None:
@@ -50,5 +53,13 @@ def read_document(handle: BinaryIO, name: str, source: str, limits: ReadLimits |
     except Exception as exc:  # parsers raise many kinds of errors on corrupt input
         raise UnreadableFile(f"corrupt or unreadable {suffix[1:].upper()} file ({type(exc).__name__}: {exc})") from exc
     if not doc.text.strip():
-        raise UnreadableFile("no text found (empty file" + (", or a scanned PDF without a text layer)" if suffix == ".pdf" else ")"))
+        raise UnreadableFile(_no_text(suffix, budget))
     return doc
+
+
+def _no_text(suffix: str, budget: Budget) -> str:
+    if suffix != ".pdf":
+        return "no text found (empty file)"
+    if not budget.ocr:
+        return "no text found: a scanned PDF without a text layer; " + OFF
+    return "no text found (empty pages, or scanned pages in which OCR found no text)"

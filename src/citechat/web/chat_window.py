@@ -19,6 +19,7 @@ import gradio as gr  # noqa: E402
 
 from ..answering.types import Answer  # noqa: E402
 from ..errors import log_line, user_message  # noqa: E402
+from ..index.sync import SCANNING  # noqa: E402
 from .render import (  # noqa: E402
     SEARCHING_MD,
     delete_prompt_html,
@@ -155,7 +156,7 @@ class ChatWindow:
         def show(stage: str, done: int, total: int) -> None:
             try:
                 progress((done, total) if total else None, desc=f"{stage.capitalize()}…",
-                         unit="chunks" if stage == "embedding" else "files")
+                         unit={"embedding": "chunks", SCANNING: "pages"}.get(stage, "files"))
             except Exception:
                 pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..bot import Bot
+from ..ingest.formats import place_heading
 from ..ingest.text import SECTION_SEPARATOR
 
 # Questions written for the seed article shipped in seeds/, offered only when that very file is indexed.
@@ -30,7 +31,8 @@ def example_questions(bot: Bot, n: int = 4) -> list[str]:
     questions = [q for d in documents for q in SEED_EXAMPLES.get(d.hash, [])]
     headings: dict[str, list[str]] = {}
     for chunk in bot.snapshot.all_chunks():
-        names = [name for name in chunk.section.split(SECTION_SEPARATOR) if name and name != chunk.title]
+        names = [name for name in chunk.section.split(SECTION_SEPARATOR)
+                 if name and name != chunk.title and not place_heading(name)]  # not "Slide 4", "Page 3 (scanned)"
         if names and names[-1] not in headings.setdefault(chunk.source, []):
             headings[chunk.source].append(names[-1])
     for d in documents:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import html
 import re
-from ..answering.types import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, shorten
+from ..answering.types import LOW_CONFIDENCE_NOTE, MARKER, Answer, Source, location, read_by_ocr, shorten
 from ..bot import Bot
 from ..index.sync import SyncReport
 from ..ingest.folder import Skipped
 from ..ingest.readable import is_markdown, shown_chars
+from ..ingest.formats import formats_line
 
 
 def esc(value: object) -> str:
@@ -93,8 +94,13 @@ def _source_card(src: Source, related: bool = False) -> str:
         f'<div class="cc-source-head"><span class="cc-n">{esc(label)}</span> '
         f'<span class="cc-title" title="{esc(src.title)}">{esc(shorten(src.title, 100))}</span></div>'
         f'<div class="cc-meta"><span class="cc-file">{esc(src.source)}</span> · {esc(location(src))}</div>'
-        f'<div class="cc-passage">{body}</div></div>'
+        f'{OCR_NOTE if read_by_ocr(src) else ""}<div class="cc-passage">{body}</div></div>'
     )
+
+
+# A quote read by OCR may differ from the page by a misread letter or figure.
+OCR_NOTE = ('<div class="cc-note cc-ocr">Read by OCR from a picture of the page: compare the quote with the page '
+            'before relying on a figure.</div>')
 
 
 def render_sources(answer: Answer | None) -> str:
@@ -197,7 +203,8 @@ def status_html(bot: Bot) -> str:
         ("Generation", meta.get("generation", "?")),
     ]
     cells = "".join(f"<div><span>{esc(k)}</span><b>{esc(v)}</b></div>" for k, v in items)
-    return f"<div class='cc-status'>{cells}</div>"
+    formats = f"<div class='cc-note' id='formats'>Reads {esc(formats_line(bot.settings.ocr))}</div>"
+    return f"<div class='cc-status'>{cells}</div>{formats}"
 
 
 def report_html(report: SyncReport | None, notes: list[str] | None = None, error: str | None = None) -> str:

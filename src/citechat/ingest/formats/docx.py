@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from ..blocks import render_blocks, table_rows
 from ..document import Document, first_line_title
-from ..limits import Budget, check_zip
+from ..limits import Budget
 
 SUFFIXES = (".docx",)
 
@@ -18,8 +18,7 @@ def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
     import docx
     from docx.table import Table
 
-    if budget.limits:
-        check_zip(f, budget.limits)
+    budget.check_package(f)
     d = docx.Document(f)
     style_of = _style_names()
     blocks: list[tuple[str, str]] = []

@@ -1,29 +1,18 @@
 """PDF: each page's text in pypdf's reading order, with the blank lines a reader sees between paragraphs and
-around headings (`pdf_layout.py`); pages joined by a blank line and recorded as Document.pages."""
+around headings (`pdf_layout.py`); a page with no text layer but pictures (a scanned page) read by OCR
+(`pdf_scans.py`); pages joined by a blank line and recorded as Document.pages."""
 
 from __future__ import annotations
 
 from typing import BinaryIO
 
-from ..document import Document, TooCostly, UnreadableFile, first_line_title
+from ..document import Document, TooCostly, UnreadableFile, first_line_title, join_pages
 from ..limits import Budget
+from ..ocr import without_scanned_headings
 from .pdf_layout import page_texts
+from .pdf_scans import read_scanned_pages
 
 SUFFIXES = (".pdf",)
-PAGE_SEPARATOR = "\n\n"
-
-
-def join_pages(texts: list[str]) -> tuple[str, list[tuple[int, int]]]:
-    """The pages' texts joined by PAGE_SEPARATOR, and where each page is in the result."""
-    parts, pages, pos = [], [], 0
-    for i, page_text in enumerate(texts):
-        if i:
-            parts.append(PAGE_SEPARATOR)
-            pos += len(PAGE_SEPARATOR)
-        parts.append(page_text)
-        pages.append((pos, pos + len(page_text)))
-        pos += len(page_text)
-    return "".join(parts), pages
 
 
 def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
@@ -45,6 +34,7 @@ def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
                 if not unlocked:
                     raise UnreadableFile("encrypted PDF (needs a password)")
             texts = page_texts(reader.pages, budget)
+            texts = read_scanned_pages(f, texts, budget)
     except LimitReachedError as exc:
         if "decompressing" in str(exc):
             raise budget.limits.too_big("a compressed part unpacks to more than") from None
@@ -56,4 +46,5 @@ def read(f: BinaryIO, source: str, stem: str, budget: Budget) -> Document:
         meta_title = (reader.metadata.title or "") if reader.metadata else ""
     except Exception:
         pass
-    return Document(source, meta_title.strip()[:200] or first_line_title(text, stem), text, pages)
+    title = meta_title.strip()[:200] or first_line_title(without_scanned_headings(text), stem)
+    return Document(source, title, text, pages)
