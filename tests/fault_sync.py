@@ -10,6 +10,7 @@ real sync dies (SIGKILL, as from `kill -9` or a power cut) or meets a full disk 
   after-commit     after every SQLite commit, before vectors.faiss is written
   faiss-write      half way through writing the new vectors.faiss (a partial temporary file)
   faiss-stamp      after the new vectors.faiss is in place, before its stamp is recorded
+  upgrade          inside the transaction that brings an index of the older layout up to date
   rebuild-swap     (with --rebuild) right after the new database replaced the old one
   full-sqlite      (with --fill MOUNT) the disk fills up just before the second batch is committed
   full-faiss       (with --fill MOUNT) the disk fills up just before vectors.faiss is written
@@ -31,7 +32,7 @@ import types
 
 from citechat.index import sync
 from citechat.index.stores import local as store
-from citechat.index.stores import local_faiss
+from citechat.index.stores import local_db, local_vectors
 from citechat.index.embeddings import Embedder
 
 FILLER = "filler.bin"
@@ -100,18 +101,19 @@ def patch(point: str, fill: str | None) -> None:
         store.bump_generation = bump_generation
 
     elif point in ("after-commit", "full-faiss"):
-        real_write = store.write_faiss_cache
+        real_save = store.save_if_due
 
-        def write_faiss_cache(index_dir, conn):
+        def save_if_due(*args):
             if point == "after-commit":
                 print("killed before the FAISS write", flush=True)
                 die()
             if fill:
                 fill_disk(fill)
-                return real_write(index_dir, conn)
+                return real_save(*args)
             raise no_space("faiss")
 
-        store.write_faiss_cache = write_faiss_cache
+        store.save_if_due = save_if_due
+        rewrite_every_sync()
 
     elif point == "faiss-write":
         import faiss
@@ -126,17 +128,30 @@ def patch(point: str, fill: str | None) -> None:
             die()
 
         faiss.write_index = write_index
+        rewrite_every_sync()
 
     elif point == "faiss-stamp":
-        real_set_meta = local_faiss.set_meta
+        real_set_meta = local_vectors.set_meta
 
         def set_meta(conn, key, value):
-            if key == "faiss_stamp":
+            if key == "faiss_generation":
                 print("killed before the stamp", flush=True)
                 die()
             return real_set_meta(conn, key, value)
 
-        local_faiss.set_meta = set_meta  # the FAISS file's stamp is recorded there
+        local_vectors.set_meta = set_meta  # the FAISS file's stamp is recorded there
+        rewrite_every_sync()
+
+    elif point == "upgrade":
+        real_count = local_db.set_meta
+
+        def set_meta(conn, key, value):
+            if key == "layout":
+                print("killed inside the upgrade", flush=True)
+                die()
+            return real_count(conn, key, value)
+
+        local_db.set_meta = set_meta
 
     elif point == "rebuild-swap":
         real_replace = os.replace
@@ -152,6 +167,13 @@ def patch(point: str, fill: str | None) -> None:
 
     elif point != "none":
         raise SystemExit(f"unknown point {point}")
+
+
+def rewrite_every_sync() -> None:
+    """Write vectors.faiss at this sync whatever the log holds (it is written only when the log has grown long),
+    so that a fault while writing it is met."""
+    local_vectors.REWRITE_SHARE = 0.0
+    local_vectors.REWRITE_MIN = -1
 
 
 def main() -> int:

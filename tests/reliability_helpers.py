@@ -49,10 +49,11 @@ def assert_cited_exactly(answer, docs_dir: Path) -> None:
         assert text[s.start : s.end] == s.text, (s.source, s.start, s.end)
 
 
-def run_fault(point: str, docs: Path, index: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_fault(point: str, docs: Path, index: Path, *extra: str, timeout: float = 300,
+              **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(HERE / "fault_sync.py"), point, str(docs), str(index), *extra],
-        capture_output=True, text=True, timeout=timeout, env=subprocess_env(),
+        capture_output=True, text=True, timeout=timeout, env=subprocess_env(**env),
     )
 
 

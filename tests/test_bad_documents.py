@@ -124,7 +124,7 @@ def test_nothing_outside_the_documents_folder_is_read(bad):
         assert os.path.realpath(path) not in opened
     assert os.path.realpath(root / "docs" / "field notes with spaces.txt") in opened  # the audit does see reads
     bot = citechat.open_index(root / "index")
-    assert not [c for c in bot.snapshot.chunks if "vault code" in c.text or "Tarrow" in c.text]
+    assert not [c for c in bot.snapshot.all_chunks() if "vault code" in c.text or "Tarrow" in c.text]
 
 
 # The sync's own working memory on top of the loaded model: one batch of full-length texts through the model

@@ -55,6 +55,18 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_sync_killed_at_any_point_loses_nothing(point, base, base_layout, clean_added, clean_removed, tmp_path):
+    killed_sync_loses_nothing(point, base, base_layout, clean_added, clean_removed, tmp_path)
+
+
+@pytest.mark.parametrize("point", ["sqlite-write", "faiss-write", "faiss-stamp"])
+def test_a_sync_of_the_approximate_index_killed_loses_nothing(point, base, base_layout, clean_added, clean_removed,
+                                                              tmp_path):
+    """The same, the sync writing the approximate vector index that large indexes get."""
+    killed_sync_loses_nothing(point, base, base_layout, clean_added, clean_removed, tmp_path,
+                              CITECHAT_EXACT_SEARCH_BELOW="10")
+
+
+def killed_sync_loses_nothing(point, base, base_layout, clean_added, clean_removed, tmp_path, **env) -> None:
     change, marker = KILL_POINTS[point]
     docs, index = copy_base(base, tmp_path)
     if change == "add":
@@ -64,7 +76,7 @@ def test_a_sync_killed_at_any_point_loses_nothing(point, base, base_layout, clea
         (docs / "guide.md").unlink()
         final_layout, final_retrieval = clean_removed
 
-    result = run_fault(point, docs, index)
+    result = run_fault(point, docs, index, **env)
     assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr
     assert marker in result.stdout and "finished" not in result.stdout
 
@@ -98,7 +110,7 @@ def test_a_sync_killed_at_any_point_loses_nothing(point, base, base_layout, clea
     assert by_source(bot) == final_layout
     assert retrieval(bot) == final_retrieval
     no_leftovers(index)
-    assert store.load_snapshot(index, None).vectors.ntotal == bot.n_chunks
+    assert store.load_snapshot(index, None).vectors.index.ntotal == bot.n_chunks
 
 
 def test_a_rebuild_killed_after_the_swap_leaves_a_sound_index(base, clean_added, tmp_path):

@@ -78,12 +78,11 @@ def test_database_replaced_by_a_pipe_or_a_link_is_refused_at_once(index, kind, w
 def test_a_faiss_header_claiming_gigabytes_is_not_believed(index):
     path = index / "vectors.faiss"
     data = bytearray(path.read_bytes())
-    fourcc, d, ntotal, a, b, trained, metric, floats = struct.unpack_from("<4siqqq?iQ", data)
-    struct.pack_into("<4siqqq?iQ", data, 0, fourcc, d, 2**31, a, b, trained, metric, 2**31 * d)  # 8 GB of floats
+    at = data.index(b"IxFI")  # the flat index inside the id map
+    fourcc, d, ntotal, a, b, trained, metric, floats = struct.unpack_from("<4siqqq?iQ", data, at)
+    struct.pack_into("<4siqqq?iQ", data, at, fourcc, d, 2**31, a, b, trained, metric, 2**31 * d)  # 8 GB of floats
     path.write_bytes(bytes(data))
-    with sqlite3.connect(index / "chunks.sqlite") as conn:  # its stamp made to match, as an attacker could
-        generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'faiss_stamp'", (f"{generation}:{sha256_of(path)}",))
+    restamp(index)  # its stamp made to match, as an attacker could
     result = run_cli("ask", QUESTION, "--index", str(index), timeout=120)
     assert result.returncode == 0 and "Traceback" not in result.stderr and "MemoryError" not in result.stderr
     assert "[1]" in result.stdout  # answered from the vectors in the database
@@ -166,24 +165,27 @@ def test_opening_a_missing_index_says_how_to_build_it(tmp_path, on_store):
 
 def restamp(index: Path) -> None:
     """Record the current vectors.faiss as valid, as someone tampering with both files would."""
+    path = index / store.FAISS_NAME
+    info = path.stat()
     conn = sqlite3.connect(index / store.DB_NAME)
-    generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
-    digest = store.sha256_of(index / store.FAISS_NAME)
     with conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'faiss_stamp'", (f"{generation}:{digest}",))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'faiss_sha256'", (sha256_of(path),))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'faiss_file'", (f"{info.st_size}:{info.st_mtime_ns}",))
     conn.close()
 
 
 def _faiss_ntotal_huge(data: bytearray) -> None:
-    data[8:16] = struct.pack("<q", 10**15)
+    at = data.index(b"IxFI")
+    data[at + 8 : at + 16] = struct.pack("<q", 10**15)
 
 
 def _faiss_codes_size(data: bytearray) -> None:
-    data[37:45] = struct.pack("<Q", 2**62)
+    at = data.index(b"IxFI")
+    data[at + 37 : at + 45] = struct.pack("<Q", 2**62)
 
 
 def _faiss_other_type(data: bytearray) -> None:
-    data[0:4] = b"IHNf"  # an HNSW index header over flat data
+    data[0:4] = b"IHNf"  # an HNSW index header over the id map's data
 
 
 def _faiss_half(data: bytearray) -> None:
@@ -196,7 +198,7 @@ def test_a_tampered_faiss_file_with_a_matching_stamp_is_rebuilt_from_the_databas
     index = copy_tree(base[1], tmp_path / "index")
     expected = retrieval(citechat.open_index(base[1]))
     data = bytearray((index / store.FAISS_NAME).read_bytes())
-    assert data[:4] == b"IxFI"
+    assert data[:4] == b"IxM2"  # exact search (an id map over a flat index) below the approximate index's size
     tamper(data)
     (index / store.FAISS_NAME).write_bytes(bytes(data))
     restamp(index)
@@ -204,7 +206,7 @@ def test_a_tampered_faiss_file_with_a_matching_stamp_is_rebuilt_from_the_databas
     assert retrieval(bot) == expected
     report = citechat.build_index(base[0], index)
     assert report.embedded == 0
-    assert store.load_snapshot(index, None).vectors.ntotal == bot.n_chunks
+    assert store.load_snapshot(index, None).vectors.index.ntotal == bot.n_chunks
 
 
 DB_TAMPERING = {

@@ -70,6 +70,9 @@ class Settings:
     max_file_chars: int = field(default_factory=lambda: int(_env_float("CITECHAT_MAX_FILE_CHARS", 10_000_000)))
     max_unpacked_mb: float = field(default_factory=lambda: _env_float("CITECHAT_MAX_UNPACKED_MB", 64))
     parse_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_PARSE_SECONDS", 30))
+    # The local store searches vectors exactly below this many chunks, and approximately (an IVF index, its
+    # candidates scored again exactly) above: bench/scale.py measures both.
+    exact_search_below: int = field(default_factory=lambda: int(_env_float("CITECHAT_EXACT_SEARCH_BELOW", 200_000)))
     # Scanned PDF pages and images are read by OCR (seconds a page: bench/README.md); "0" turns it off.
     ocr: bool = field(default_factory=lambda: _env_flag("CITECHAT_OCR", True))
     ocr_page_seconds: float = field(default_factory=lambda: _env_float("CITECHAT_OCR_PAGE_SECONDS", 30))

@@ -16,7 +16,7 @@ def open_store(settings: Settings) -> Store:
     spec = (settings.store or "local").strip()
     name, _, address = spec.partition(":")
     if spec == "local":
-        return LocalStore(settings.index_dir)
+        return LocalStore(settings.index_dir, settings.exact_search_below)
     if name == "milvus":
         from .milvus import MilvusStore  # here: pymilvus and milvus-lite are an optional extra, slow to import
 

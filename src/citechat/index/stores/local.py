@@ -1,49 +1,42 @@
-"""The local store (the default): one SQLite database holding documents, chunks and their vectors, plus a FAISS
-file, in the index folder.
+"""The local store (the default): one SQLite database holding documents, chunks, their vectors and the lexical
+index of their terms, plus a FAISS file, in the index folder.
 
 SQLite is the single source of truth and every change is a transaction, so a crash or kill at any moment
-leaves a consistent index. `vectors.faiss` is derived from it: it carries the generation it was built from
-and a SHA-256 recorded in the database, and is rebuilt from the database whenever it does not match (stale,
-truncated or tampered). Nothing is ever unpickled. A snapshot loads one generation whole into memory: its
-chunks, the FAISS index for dense search and, on first use, a bm25s index for lexical search.
+leaves a consistent index. A snapshot (`local_snapshot.py`) reads one generation through a read transaction of
+its own and loads nothing whole: chunks come from the database as searches return them, lexical search is
+SQLite FTS5 (`local_lexical.py`), and the vectors are searched in an index kept once per process and brought
+up to date by the log of what each sync step added and removed (`local_vectors.py`). `vectors.faiss` saves
+that index with the generation it holds and its SHA-256, and is rewritten only when the log has grown long;
+a file that does not match is rebuilt from the database. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import shlex
 import sqlite3
-import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from ...ingest.chunking import Chunk
+from . import local_lexical
 from .base import (
-    DocumentRecord,
-    Hit,
-    IndexNotFound,
     IndexProblem,
     KnownDocuments,
     NewDocument,
-    TermStats,
     check_manifest,
-    chunk_terms,
-    excluded,
     read_only_error,
     sha256_of,  # noqa: F401 - part of this module's surface
 )
 from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part of this module's surface
+    CHUNK_COLUMNS,
     DB_NAME,
     bump_generation,
-    check_values,
+    chunk_of,
     connect,
-    connect_for_reading,
     create,
     read_meta,
     read_recorded_meta,
@@ -51,133 +44,8 @@ from .local_db import (  # noqa: F401 - DB_NAME, connect and unreadable are part
     transaction,
     unreadable,
 )
-from .local_faiss import (  # noqa: F401 - FAISS_NAME is part of this module's surface
-    FAISS_NAME,
-    cached_faiss,
-    faiss_cache_written,
-    faiss_from_db,
-    write_faiss_cache,
-)
-
-
-# ---------------------------------------------------------------- snapshot
-
-
-@dataclass
-class LocalSnapshot:
-    """One generation of the index, loaded whole: `chunks[i]` is the chunk with id i, the vector of row i of
-    `vectors` (a faiss.IndexFlatIP, exact search)."""
-
-    index_dir: Path
-    meta: dict[str, str]
-    chunks: list[Chunk]
-    documents: list[DocumentRecord]
-    vectors: object
-    state: str = ""
-    _bm25: object = field(default=None, repr=False)
-    _df: dict[str, int] = field(default_factory=dict, repr=False)
-    _total_terms: int = 0
-    _bm25_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def generation(self) -> int:
-        return int(self.meta.get("generation", 0))
-
-    @property
-    def n_chunks(self) -> int:
-        return len(self.chunks)
-
-    @property
-    def excluded(self) -> list[str]:
-        return excluded(self.meta)
-
-    @property
-    def bm25(self):
-        """The bm25s index of the chunks' terms, built on first use."""
-        with self._bm25_lock:
-            if self._bm25 is None:
-                self._bm25 = self._build_bm25()
-        return self._bm25
-
-    def _build_bm25(self):
-        import bm25s
-
-        model = bm25s.BM25()
-        corpus = [chunk_terms(c) for c in self.chunks]
-        for terms in corpus:
-            self._total_terms += len(terms)
-            for term in set(terms):
-                self._df[term] = self._df.get(term, 0) + 1
-        if corpus:
-            model.index(corpus, show_progress=False)
-        return model
-
-    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
-        if not self.chunks:
-            return []
-        scores, rows = self.vectors.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(n, len(self.chunks)))
-        return [Hit(int(r), float(s), self.chunks[r]) for r, s in zip(rows[0], scores[0]) if r >= 0]
-
-    def lexical(self, terms: list[str], n: int) -> list[Hit]:
-        if not self.chunks:
-            return []
-        model = self.bm25
-        known = [t for t in terms if t in model.vocab_dict]
-        if not known:
-            return []
-        rows, scores = model.retrieve([known], k=min(n, len(self.chunks)), show_progress=False, n_threads=1)
-        return [Hit(int(r), float(s), self.chunks[r]) for r, s in zip(rows[0], scores[0]) if s > 0]
-
-    def hybrid(self, vector: np.ndarray, terms: list[str], n: int) -> None:
-        return None  # retrieval fuses dense() and lexical()
-
-    def term_stats(self, terms: Iterable[str]) -> TermStats:
-        self.bm25
-        n = len(self.chunks)
-        return TermStats(n, self._total_terms / n if n else 0.0, {t: self._df.get(t, 0) for t in terms})
-
-    def all_chunks(self) -> list[Chunk]:
-        return list(self.chunks)
-
-
-def load_snapshot(index_dir: Path, expected_manifest: dict[str, str] | None) -> LocalSnapshot:
-    db_path = index_dir / DB_NAME
-    docs = expected_manifest and expected_manifest.get("docs_dir")
-    if not os.path.lexists(db_path):
-        build = f"citechat index{f' --docs {shlex.quote(docs)}' if docs else ''} --index {shlex.quote(str(index_dir))}"
-        raise IndexNotFound(f"No index in {index_dir}. Run `{build}` to build it.")
-    try:
-        conn = connect_for_reading(db_path)
-        try:
-            conn.execute("BEGIN")  # one read transaction: every read below sees the same generation
-            meta = read_meta(conn)
-            if expected_manifest is not None:
-                check_manifest(meta, expected_manifest, str(index_dir))
-            check_values(conn, meta)
-            rows = conn.execute(
-                "SELECT id, source, title, text, start, end, page, ordinal, section, page_start FROM chunks ORDER BY id"
-            ).fetchall()
-            documents = [DocumentRecord(*r) for r in conn.execute(
-                "SELECT source, title, n_chunks, size, indexed_at, hash FROM documents ORDER BY source")]
-            chunks = [Chunk(*r[1:]) for r in rows]
-            vectors = cached_faiss(index_dir, meta, len(rows))
-            if vectors is None:
-                vectors = faiss_from_db(conn, int(meta["dimension"]))
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise unreadable(exc, index_dir, docs) from exc
-    return LocalSnapshot(index_dir, meta, chunks, documents, vectors, state_of(index_dir, meta))
-
-
-def state_of(index_dir: Path, meta: dict[str, str]) -> str:
-    """Which database file (a rebuild swaps in another) at which generation."""
-    try:
-        inode = os.lstat(index_dir / DB_NAME).st_ino
-    except OSError:
-        inode = 0
-    return f"{inode}:{meta.get('generation', '')}"
+from .local_snapshot import LocalSnapshot, load_snapshot, state_of
+from .local_vectors import FAISS_NAME, save_if_due  # noqa: F401 - FAISS_NAME is part of this module's surface
 
 
 # ---------------------------------------------------------------- the store and its writer
@@ -188,12 +56,14 @@ class LocalStore:
 
     shared = False
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, exact_below: int = 200_000) -> None:
+        """exact_below: vectors are searched exactly below this many chunks (Settings.exact_search_below)."""
         self.index_dir = Path(index_dir)
         self.location = str(self.index_dir)
+        self.exact_below = exact_below
 
     def snapshot(self, expected: dict[str, str] | None) -> LocalSnapshot:
-        return load_snapshot(self.index_dir, expected)
+        return load_snapshot(self.index_dir, expected, self.exact_below)
 
     def state(self) -> str | None:
         meta = read_recorded_meta(self.index_dir)
@@ -214,6 +84,7 @@ class LocalStore:
             index_dir.mkdir(parents=True, exist_ok=True)
             for leftover in index_dir.glob(DB_NAME + ".new*"):  # a killed rebuild's: it only takes up space
                 leftover.unlink()
+            (index_dir / (FAISS_NAME + ".tmp")).unlink(missing_ok=True)  # a killed write's, likewise
             conn = create(target, manifest)
             meta = read_meta(conn)
             check_manifest(meta, manifest, self.location)
@@ -226,8 +97,7 @@ class LocalStore:
                 for suffix in ("-wal", "-shm"):
                     Path(str(db_path) + suffix).unlink(missing_ok=True)
                 conn = connect(db_path)
-            if target != db_path or not faiss_cache_written(index_dir, conn):
-                write_faiss_cache(index_dir, conn)
+            save_if_due(index_dir, conn, self.exact_below)
         except (sqlite3.DatabaseError, OSError, RuntimeError) as exc:  # RuntimeError: FAISS's write errors
             raise _write_error(exc, conn, index_dir, manifest.get("docs_dir"), target != db_path) from exc
         finally:
@@ -286,7 +156,8 @@ def _retire_wal(db_path: Path) -> None:
 
 
 class LocalWriter:
-    """Each step is one SQLite transaction that also advances the generation."""
+    """Each step is one SQLite transaction: the chunks, their terms in the lexical index, the log of ids added
+    and removed, the counts and the generation move together."""
 
     def __init__(self, conn: sqlite3.Connection, meta: dict[str, str]) -> None:
         self.conn = conn
@@ -304,28 +175,37 @@ class LocalWriter:
 
     def remove(self, sources: list[str]) -> None:
         with transaction(self.conn):
+            generation = self._next_generation()
             for source in sources:
-                self._delete(source)
+                self._retire(source, generation)
             bump_generation(self.conn)
 
     def add(self, documents: list[NewDocument]) -> None:
         with transaction(self.conn):
+            generation = self._next_generation()
             for doc in documents:
-                self._delete(doc.source)
+                self._retire(doc.source, generation)
+                meta = read_meta(self.conn)
+                first = int(meta["next_chunk_id"])  # ids are never reused: the vector log names them
+                ids = range(first, first + len(doc.chunks))
                 vectors = iter(doc.vectors)
                 self.conn.executemany(
-                    "INSERT INTO chunks (source, ordinal, title, start, end, page, text, vector, section, page_start)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO chunks (id, source, ordinal, title, start, end, page, text, vector, section, "
+                    "page_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     # A generator: a large document's rows (text and vector bytes) are never all built at once.
-                    ((c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text,
+                    ((i, c.source, c.ordinal, c.title, c.start, c.end, c.page, c.text,
                       np.asarray(next(vectors), dtype=np.float32).tobytes(), c.section, c.page_start)
-                     for c in doc.chunks),
+                     for i, c in zip(ids, doc.chunks)),
                 )
+                terms = local_lexical.add(self.conn, zip(ids, doc.chunks))
+                self.conn.executemany("INSERT INTO changes VALUES (?, ?, 1)", ((generation, i) for i in ids))
                 self.conn.execute(
                     "INSERT INTO documents (source, hash, title, size, n_chunks, indexed_at, file_stat)"
                     " VALUES (?,?,?,?,?,?,?)",
                     (doc.source, doc.hash, doc.title, doc.size, len(doc.chunks), time.time(), doc.file_stat),
                 )
+                self._count(int(meta["n_chunks"]) + len(doc.chunks), int(meta["total_terms"]) + terms,
+                            first + len(doc.chunks))
             bump_generation(self.conn)
 
     def touch(self, file_stats: dict[str, str | None]) -> None:
@@ -334,8 +214,25 @@ class LocalWriter:
                                   [(stat, source) for source, stat in file_stats.items()])
 
     def counts(self) -> tuple[int, int]:
-        return self.conn.execute("SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)").fetchone()
+        documents = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        return documents, int(read_meta(self.conn)["n_chunks"])
 
-    def _delete(self, source: str) -> None:
-        self.conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
+    def _next_generation(self) -> int:
+        return int(read_meta(self.conn)["generation"]) + 1
+
+    def _retire(self, source: str, generation: int) -> None:
+        """Take a document's chunks out: rows, terms and counts; log their ids as removed."""
+        rows = self.conn.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE source = ?", (source,)).fetchall()
+        if rows:
+            removed = [(r[0], chunk_of(r)) for r in rows]
+            terms = local_lexical.remove(self.conn, removed)
+            meta = read_meta(self.conn)
+            self._count(int(meta["n_chunks"]) - len(rows), int(meta["total_terms"]) - terms,
+                        int(meta["next_chunk_id"]))
+            self.conn.executemany("INSERT INTO changes VALUES (?, ?, 0)", ((generation, i) for i, _ in removed))
+            self.conn.execute("DELETE FROM chunks WHERE source = ?", (source,))
         self.conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+    def _count(self, chunks: int, terms: int, next_id: int) -> None:
+        for key, value in (("n_chunks", chunks), ("total_terms", terms), ("next_chunk_id", next_id)):
+            set_meta(self.conn, key, str(value))
