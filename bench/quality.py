@@ -24,7 +24,7 @@ DEFAULT = [EVAL / name for name in ("squad2_train", "realtimeqa_dev", "multihop_
 
 def retrieval_by_step(bot, questions) -> dict[str, list[list[str]]]:
     r = bot.retriever
-    ids = lambda rows: [doc_id(r.snapshot.chunks[row].source) for row, _ in rows]  # noqa: E731
+    ids = lambda rows: [doc_id(r.chunk(row).source) for row, _ in rows]  # noqa: E731
     runs: dict[str, list[list[str]]] = {"dense": [], "bm25": [], "fusion (RRF)": [], "citechat (bot.retrieve)": []}
     for q in questions:
         dense, lexical = r.dense(q.question), r.lexical(q.question)

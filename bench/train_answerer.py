@@ -35,6 +35,7 @@ from citechat.answering.answer_model import MODEL_FILE
 from citechat.eval import normalise
 from citechat.answering.extractive import agreement, sentence_signals
 from citechat.answering.retrieval import Retriever, tokenize
+from citechat.ingest.chunking import Chunk
 from citechat.answering.signals import QUESTION_FEATURES, SENTENCE_FEATURES, question_features, retrieval_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,15 +52,13 @@ class LeaveOut(Retriever):
 
     def __init__(self, base: Retriever) -> None:
         super().__init__(base.snapshot, base.embedder)
-        self._sentence_tokens = base._sentence_tokens
-        self.excluded: set[int] = set()
+        self.excluded: set[tuple[str, int]] = set()  # (source, ordinal) of the chunks left out
         self._excluded_df: dict[str, int] = {}
 
-    def leave_out(self, rows: set[int]) -> None:
-        self.excluded = rows
+    def leave_out(self, chunks: list[Chunk]) -> None:
+        self.excluded = {(c.source, c.ordinal) for c in chunks}
         self._excluded_df = {}
-        for row in rows:
-            c = self.snapshot.chunks[row]
+        for c in chunks:
             for t in set(tokenize(f"{c.title}\n{c.text}" if c.ordinal else c.text)):
                 self._excluded_df[t] = self._excluded_df.get(t, 0) + 1
 
@@ -67,15 +66,18 @@ class LeaveOut(Retriever):
         return super().document_frequency(token) - self._excluded_df.get(token, 0)
 
     def idf(self, token: str) -> float:
-        n = len(self.snapshot.chunks) - len(self.excluded)
+        n = self.snapshot.n_chunks - len(self.excluded)
         df = self.document_frequency(token)
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
+    def _kept(self, hits: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
+        return [h for h in hits if (self.chunk(h[0]).source, self.chunk(h[0]).ordinal) not in self.excluded][:n]
+
     def dense(self, question, n=50):
-        return [r for r in super().dense(question, n + len(self.excluded)) if r[0] not in self.excluded][:n]
+        return self._kept(super().dense(question, n + len(self.excluded)), n)
 
     def lexical(self, question, n=50):
-        return [r for r in super().lexical(question, n + len(self.excluded)) if r[0] not in self.excluded][:n]
+        return self._kept(super().lexical(question, n + len(self.excluded)), n)
 
 
 @dataclass
@@ -149,21 +151,20 @@ def items_for(questions: list[dict], where: dict[str, tuple[str, int]], rng: ran
 def examples_for(shape: str, bot, items: list[Item], rng: random.Random) -> list[Example]:
     """Training examples of one shape (see the module docstring)."""
     retriever = LeaveOut(bot.retriever)
-    chunks = retriever.snapshot.chunks
-    rows_of_source: dict[str, list[int]] = {}
-    for row, c in enumerate(chunks):
-        rows_of_source.setdefault(c.source, []).append(row)
+    chunks_of: dict[str, list[Chunk]] = {}
+    for c in retriever.snapshot.all_chunks():
+        chunks_of.setdefault(c.source, []).append(c)
     out = []
     for item in items:
         variants = []
         if item.answerable:
-            holding = {r for source, at in item.places for r in rows_of_source[source] if chunks[r].start <= at < chunks[r].end}
-            variants += [("answerable", set()), ("left_out", holding)]
+            holding = [c for source, at in item.places for c in chunks_of[source] if c.start <= at < c.end]
+            variants += [("answerable", []), ("left_out", holding)]
             if len(item.places) == 1 and rng.random() < TOPIC_ABSENT_SHARE:
-                same_article = {r for s, rows in rows_of_source.items() if s.startswith(item.article) for r in rows}
+                same_article = [c for s, cs in chunks_of.items() if s.startswith(item.article) for c in cs]
                 variants.append(("topic_absent", same_article))
         else:
-            variants.append(("squad_unanswerable", set()))
+            variants.append(("squad_unanswerable", []))
         for kind, excluded in variants:
             retriever.leave_out(excluded)
             passages = retriever.search(item.question, k=K)

@@ -137,9 +137,13 @@ class Retriever:
         if len(cache) > SENTENCE_CACHE:
             cache.popitem(last=False)
 
+    def chunk(self, row: int) -> Chunk:
+        """The chunk of a row that a search of this retriever returned."""
+        return self._chunks[row]
+
     def passage(self, row: int, score: float) -> Passage:
         """The passage of a row that a search of this retriever returned."""
-        c = self._chunks[row]
+        c = self.chunk(row)
         return Passage(c.text, c.source, c.title, c.start, c.end, c.page, round(score, 6), c.ordinal, row, c.section,
                        c.page_start)
 
