@@ -15,7 +15,7 @@ from conftest import copy_tree
 from reliability_helpers import base, copy_base, retrieval, run_fault  # noqa: F401 - base: a fixture
 
 OLDER = """
-DROP TABLE lexical; DROP TABLE lexical_vocabulary; DROP TABLE changes;
+DROP TABLE lexical; DROP TABLE term_counts; DROP TABLE changes;
 DELETE FROM meta WHERE key IN ('layout', 'next_chunk_id', 'n_chunks', 'total_terms', 'log_from',
                                'faiss_generation', 'faiss_sha256', 'faiss_file', 'faiss_kind');
 """

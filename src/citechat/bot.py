@@ -159,7 +159,7 @@ class Bot:
                     kept = self._texts.get(key)
                 if kept is None:
                     with FileReader(ReadLimits.of(self.settings)) as reader:
-                        kept = reader.read(handle, listed.path.name, source)
+                        kept = reader.read(handle, listed.name, source)
                     self._keep(key, kept)
         except (OSError, UnreadableFile) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

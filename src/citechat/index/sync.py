@@ -199,6 +199,11 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
         source = listed.source
         too_large = UnreadableFile(f"larger than the {settings.max_file_mb:g} MB limit (set CITECHAT_MAX_FILE_MB "
                                    "to raise it)")
+        known_digest, known_signature = known.get(source, (None, None))
+        listed_signature = file_signature(listed.info, trust_before)
+        if listed_signature is not None and listed_signature == known_signature:
+            report.unchanged.append(source)  # not even opened: a large folder costs one listing
+            continue
         try:
             if listed.size > max_bytes:
                 raise too_large  # without opening it
@@ -209,7 +214,6 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
                 if size > max_bytes:
                     raise too_large
                 signature = file_signature(stat, trust_before)
-                known_digest, known_signature = known.get(source, (None, None))
                 if signature is not None and signature == known_signature:
                     report.unchanged.append(source)  # not read at all
                     continue
@@ -219,7 +223,7 @@ def _apply_changes(writer: Writer, settings: Settings, embedder: Embedder, repor
                     if signature != known_signature:
                         touched[source] = signature
                     continue
-                doc = reader.read(handle, listed.path.name, source,
+                doc = reader.read(handle, listed.name, source,
                                   lambda done, total: progress(SCANNING, done, total))
         except (UnreadableFile, OSError) as exc:
             _skip(report, Skipped(source, _reason(exc)))

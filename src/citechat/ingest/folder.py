@@ -17,10 +17,21 @@ class Listed:
     """A file found in the documents folder, and how to open exactly that file again."""
 
     source: str  # its name in the folder, forward slashes (a link inside the folder keeps its own name)
-    path: Path  # where it is
     real: str  # its path relative to the folder with every link resolved: what `files.open_inside` opens
-    identity: tuple[int, int]  # (device, inode) when listed
-    size: int  # bytes, when listed
+    info: os.stat_result  # the file's status when listed (for a link, its target's)
+
+    @property
+    def name(self) -> str:
+        """Its file name (a link's own name)."""
+        return self.source.rsplit("/", 1)[-1]
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        return self.info.st_dev, self.info.st_ino
+
+    @property
+    def size(self) -> int:
+        return self.info.st_size
 
     def open(self, root: Path):
         """The file, opened as `files.open_inside` does: UnsafeFile if another file, a link or a special
@@ -61,8 +72,7 @@ def find_file(docs_dir: Path, source: str) -> Listed:
     target = path.resolve(strict=True)
     if not target.is_relative_to(root) or target == root:
         raise UnsafeFile(f"{source!r} leads outside the documents folder")
-    info = target.stat()
-    return Listed(source, path, target.relative_to(root).as_posix(), (info.st_dev, info.st_ino), info.st_size)
+    return Listed(source, target.relative_to(root).as_posix(), target.stat())
 
 
 def find_files(docs_dir: Path) -> tuple[list[Listed], list[Skipped]]:
@@ -114,8 +124,7 @@ def find_files(docs_dir: Path) -> tuple[list[Listed], list[Skipped]]:
                 suffix = os.path.splitext(entry.name)[1]
                 suffix = suffix if len(suffix) > 1 else ""  # "notes." has no type, as for pathlib
                 if suffix.lower() in SUFFIXES:
-                    info = entry.stat()
-                    found.append(Listed(rel, Path(entry.path), real, (info.st_dev, info.st_ino), info.st_size))
+                    found.append(Listed(rel, real, entry.stat()))
                 else:
                     skipped.append(Skipped(rel, f"unsupported file type '{suffix or '(none)'}'"))
             else:

@@ -9,13 +9,15 @@ from pathlib import Path
 
 from ...ingest.files import kind_of
 from ...ingest.chunking import Chunk
-from .base import IndexCorrupt, IndexProblem, IndexReadOnly, chunk_terms, rebuild_hint, writable
+from . import local_lexical
+from .base import IndexCorrupt, IndexProblem, IndexReadOnly, rebuild_hint, writable
 
 DB_NAME = "chunks.sqlite"
 
 # The layout of this store's tables (the manifest's FORMAT_VERSION is about what an index holds, for every store):
-# 3 adds the lexical index (`lexical`, SQLite FTS5, over the terms `chunk_terms` gives) and the log of chunk ids
-# added and removed per generation (`changes`), which lets a reader bring its vector index up to date by delta.
+# 3 adds the lexical index (`lexical`, SQLite FTS5, over the terms `chunk_terms` gives, with how many chunks hold
+# each term in `term_counts`) and the log of chunk ids added and removed per generation (`changes`), which lets a
+# reader bring its vector index up to date by delta.
 LAYOUT = 3
 
 _SCHEMA = """
@@ -35,7 +37,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks (source);
 _LEXICAL = """
 CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(
     terms, content='', tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
-CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocabulary USING fts5vocab(lexical, 'row');
+CREATE TABLE IF NOT EXISTS term_counts (term TEXT PRIMARY KEY, chunks INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (generation INTEGER NOT NULL, id INTEGER NOT NULL, added INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_generation ON changes (generation);
 """
@@ -132,10 +134,7 @@ def upgrade(conn: sqlite3.Connection, batch: int = 2_000) -> None:
         total = last = 0
         while rows := conn.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id > ? ORDER BY id LIMIT ?",
                                    (last, batch)).fetchall():
-            for row in rows:
-                terms = chunk_terms(chunk_of(row))
-                total += len(terms)
-                conn.execute("INSERT INTO lexical (rowid, terms) VALUES (?, ?)", (row[0], " ".join(terms)))
+            total += local_lexical.add(conn, [(row[0], chunk_of(row)) for row in rows])
             last = rows[-1][0]
         n, top = conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM chunks").fetchone()
         for key, value in (("n_chunks", n), ("total_terms", total), ("next_chunk_id", top + 1), ("layout", LAYOUT)):

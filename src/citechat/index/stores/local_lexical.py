@@ -3,14 +3,16 @@ the words retrieval and the answerer count), kept in the same transactions as th
 commits both or neither and a reader sees one generation of both.
 
 FTS5 finds the candidates and ranks them by its own BM25 (k1 1.2); they are then scored on the scale of
-`bm25_scores` (bm25s' k1 1.5, b 0.75), which the answer model was fitted on, from the term counts FTS5 keeps
-(`lexical_vocabulary`) and the chunk and term totals kept in `meta`. The FTS table is contentless: a removed
-chunk's terms are given back to it (`remove`), computed again from the chunk, to take them out.
+`bm25_scores` (bm25s' k1 1.5, b 0.75), which the answer model was fitted on, from how many chunks hold each term
+(`term_counts`, kept beside it: FTS5 would walk a term's whole posting list to count it) and the chunk and term
+totals kept in `meta`. The FTS table is contentless: a removed chunk's terms are given back to it (`remove`),
+computed again from the chunk, to take them out.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from typing import Iterable
 
 from ...ingest.chunking import Chunk
@@ -26,23 +28,25 @@ POSTINGS_BUDGET = 20_000
 
 def add(conn: sqlite3.Connection, rows: Iterable[tuple[int, Chunk]]) -> int:
     """Index the terms of each (id, chunk); returns how many terms they hold."""
-    total = 0
-    for chunk_id, chunk in rows:
-        terms = chunk_terms(chunk)
-        total += len(terms)
-        conn.execute("INSERT INTO lexical (rowid, terms) VALUES (?, ?)", (chunk_id, " ".join(terms)))
-    return total
+    return _change(conn, rows, "INSERT INTO lexical (rowid, terms) VALUES (?, ?)", 1)
 
 
 def remove(conn: sqlite3.Connection, rows: Iterable[tuple[int, Chunk]]) -> int:
     """Take the terms of each (id, chunk) out of the index; returns how many terms they held."""
-    total = 0
+    return _change(conn, rows, "INSERT INTO lexical (lexical, rowid, terms) VALUES ('delete', ?, ?)", -1)
+
+
+def _change(conn: sqlite3.Connection, rows: Iterable[tuple[int, Chunk]], statement: str, sign: int) -> int:
+    entries, held = [], Counter()
     for chunk_id, chunk in rows:
         terms = chunk_terms(chunk)
-        total += len(terms)
-        conn.execute("INSERT INTO lexical (lexical, rowid, terms) VALUES ('delete', ?, ?)",
-                     (chunk_id, " ".join(terms)))
-    return total
+        entries.append((chunk_id, " ".join(terms)))
+        held.update(set(terms))
+    conn.executemany(statement, entries)
+    conn.executemany("INSERT INTO term_counts (term, chunks) VALUES (?, ?) "
+                     "ON CONFLICT (term) DO UPDATE SET chunks = chunks + excluded.chunks",
+                     ((term, sign * n) for term, n in held.items()))
+    return sum(len(terms.split()) for _, terms in entries)
 
 
 def counts(conn: sqlite3.Connection, terms: Iterable[str]) -> dict[str, int]:
@@ -51,7 +55,7 @@ def counts(conn: sqlite3.Connection, terms: Iterable[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
         part = wanted[start : start + 500]
-        found.update(conn.execute(f"SELECT term, doc FROM lexical_vocabulary WHERE term IN ({','.join('?' * len(part))})",
+        found.update(conn.execute(f"SELECT term, chunks FROM term_counts WHERE term IN ({','.join('?' * len(part))})",
                                   part).fetchall())
     return {t: found.get(t, 0) for t in wanted}
 
