@@ -11,7 +11,11 @@ Every question then yields, in each shape:
   (the documents still talk about the topic but do not say the thing asked), kept only when no retrieved
   passage still contains the answer;
 - for one question in four, its whole article left out (the topic is absent);
-- SQuAD's own unanswerable questions, their paragraph present.
+- SQuAD's own unanswerable questions, their paragraph present;
+- constraint swaps: a question that names a year, month, number, ordinal or side that its answer's chunk also
+  names, asked with that value changed ("in 1998" -> "in 2000"), against the same index, kept only when no
+  retrieved passage names the new value. The sentence that answered the original is still found and matches
+  every other word; it must not be quoted.
 Two logistic regressions are fitted with scikit-learn: sentences (contains the answer or not) and
 answerability (from the sentence model's out-of-fold logits and question-level signals). Thresholds are chosen
 on out-of-fold predictions over the training articles; nothing here reads the evaluation collections.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +37,7 @@ import numpy as np
 
 import citechat
 from citechat.answering.answer_model import MODEL_FILE
+from citechat.answering.constraints import constraints
 from citechat.eval import normalise
 from citechat.answering.extractive import agreement, sentence_signals
 from citechat.answering.retrieval import Retriever, tokenize
@@ -44,6 +50,29 @@ SEED = 13
 TOPIC_ABSENT_SHARE = 0.25
 COMPOUND_SHARE = 0.3  # of each article's answerable questions, paired into compound questions
 K = 5
+
+
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+_ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+_SWAPS = [
+    (re.compile(r"\b(1[5-9]\d\d|20\d\d)\b"), lambda m, rng: str(int(m.group(1)) + rng.choice([-3, -2, -1, 1, 2, 3]))),
+    (re.compile(r"\b(" + "|".join(_MONTHS) + r")\b"), lambda m, rng: rng.choice([x for x in _MONTHS if x != m.group(1)])),
+    (re.compile(r"(?<![\d.,])(\d{1,3})(?![\d.,]\d)"), lambda m, rng: str(int(m.group(1)) + rng.choice([1, 2, 3]))),
+    (re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b"),
+     lambda m, rng: rng.choice([x for x in _ORDINAL_WORDS[:5] if x != m.group(1)])),
+    (re.compile(r"\b(men|women)(?=['’]s\b)", re.I), lambda m, rng: {"men": "women", "women": "men"}[m.group(1).lower()]),
+]
+
+
+def swap_constraint(question: str, rng: random.Random) -> str | None:
+    """The question with one constrainable value changed, or None when it names none."""
+    places = [(pattern, fn, m) for pattern, fn in _SWAPS for m in pattern.finditer(question)]
+    if not places:
+        return None
+    _, fn, m = rng.choice(places)
+    swapped = question[: m.start(1)] + fn(m, rng) + question[m.end(1):]
+    return swapped if constraints(swapped) != constraints(question) else None
 
 
 class LeaveOut(Retriever):
@@ -84,7 +113,7 @@ class LeaveOut(Retriever):
 class Example:
     article: str
     shape: str
-    kind: str  # answerable | left_out | topic_absent | squad_unanswerable
+    kind: str  # answerable | left_out | topic_absent | squad_unanswerable | swap (with compound_ for two-part ones)
     answerable: bool
     rows: np.ndarray  # sentence signals
     labels: np.ndarray  # 1: the sentence contains the answer
@@ -159,23 +188,32 @@ def examples_for(shape: str, bot, items: list[Item], rng: random.Random) -> list
         variants = []
         if item.answerable:
             holding = [c for source, at in item.places for c in chunks_of[source] if c.start <= at < c.end]
-            variants += [("answerable", []), ("left_out", holding)]
+            variants += [("answerable", item.question, []), ("left_out", item.question, holding)]
             if len(item.places) == 1 and rng.random() < TOPIC_ABSENT_SHARE:
                 same_article = [c for s, cs in chunks_of.items() if s.startswith(item.article) for c in cs]
-                variants.append(("topic_absent", same_article))
+                variants.append(("topic_absent", item.question, same_article))
+            swapped = swap_constraint(item.question, rng) if len(item.places) == 1 else None
+            if swapped and constraints(item.question) & constraints(" ".join(c.text for c in holding)):
+                variants.append(("swap", swapped, []))
         else:
-            variants.append(("squad_unanswerable", []))
-        for kind, excluded in variants:
+            variants.append(("squad_unanswerable", item.question, []))
+        for kind, question, excluded in variants:
             retriever.leave_out(excluded)
-            passages = retriever.search(item.question, k=K)
-            qi, candidates, rows = sentence_signals(item.question, passages, retriever)
+            passages = retriever.search(question, k=K)
+            qi, candidates, rows = sentence_signals(question, passages, retriever)
             if not candidates:
                 continue
             labels = np.array([any(a and a in normalise(c.text) for a in item.answers) for c in candidates], dtype=np.int8)
             if kind in ("left_out", "topic_absent") and labels.any():
                 continue  # the answer is still in the retrieved text: not an unanswerable case
+            if kind == "swap":
+                retrieved = constraints(" ".join(f"{p.title} {p.section} {p.text}" for p in passages))
+                if (qi.constraints - constraints(item.question)) & retrieved:
+                    continue  # the new value is named too: the question may still be answered
+                labels[:] = 0
             kind = f"compound_{kind}" if len(item.places) > 1 else kind
-            out.append(Example(item.article, shape, kind, item.answerable and "left_out" not in kind and "absent" not in kind,
+            answerable = item.answerable and kind in ("answerable", "compound_answerable")
+            out.append(Example(item.article, shape, kind, answerable,
                                rows, labels, np.array([len(c.text) for c in candidates]),
                                retrieval_features(qi, passages, agreement(passages))))
     return out
@@ -319,7 +357,7 @@ def choose_ratio(examples, oof, answered, candidates=(0.9, 0.7, 0.5, 0.35, 0.25,
 def report(examples, oof, p, refuse_below) -> None:
     """Out-of-fold figures per shape and kind, to see what the fit does on articles it did not see."""
     for shape in ("paragraphs", "articles"):
-        for kind in ("answerable", "left_out", "topic_absent", "squad_unanswerable", "compound_answerable",
+        for kind in ("answerable", "left_out", "topic_absent", "squad_unanswerable", "swap", "compound_answerable",
                      "compound_left_out"):
             idx = [i for i, e in enumerate(examples) if e.shape == shape and e.kind == kind]
             if not idx:

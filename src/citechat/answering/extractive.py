@@ -29,6 +29,12 @@ _QUOTE = re.compile(r"[“”\"]")
 # Lines that name rather than state: a memo's subject line (its title), a signature or a list of names.
 _SUBJECT_LINE = re.compile(r"^\s*(subject|re|title)\s*:", re.I)
 _NAME_LINE = re.compile(r"^\s*[A-Z][\w'’.-]*(\s+[A-Z][\w'’.-]*){0,3}\s*$")
+# A label states nothing: a heading, a caption or a table cell read as a line ("League Chairmen and Presidents.",
+# "2016 Summer Games Rio."): a few words, every one capitalised but the joining ones, and no "field: value".
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_JOINING = {"and", "or", "of", "the", "a", "an", "in", "on", "at", "for", "to", "with", "by", "from", "vs", "v", "de",
+            "la", "le", "del", "von", "van", "der", "und", "et"}
+_FIELD_VALUE = re.compile(r":\s*\S")
 _QUOTE_ONLY = re.compile(r"^[“\"][^“”\"]+[”\"][.!?]?$")
 # "Which companies ...", "What countries ...", "Who are ...", "Name the ...": the answer is several items.
 _LIST_QUESTION = re.compile(r"^\s*(which|what)\s+(\w+\s+)?\w+(ies|[^s]s)\b(?!\s+(is|was|has|does)\b)|^\s*(who are|who were|"
@@ -76,12 +82,20 @@ def question_entities(question: str) -> list[str]:
 def candidate_spans(passage: Passage) -> list[tuple[int, tuple[int, int]]]:
     """The spans of passage.text that may be quoted as an answer, as (position, (start, end)): its quotable
     sentences (no headings, titles or questions), less fragments of under two words, web addresses (references,
-    not statements), the document's title line, subject lines and lines of names alone."""
+    not statements), the document's title line, subject lines, lines of names alone and labels."""
     return [
         (i, (s, e)) for i, (s, e) in quotable_spans(passage.text)
         if len(tokenize(passage.text[s:e])) >= 2 and not _URL.search(passage.text, s, e)
         and not _is_title(passage.text[s:e], passage.title) and not _names_only(passage.text[s:e])
+        and not label_like(passage.text[s:e])
     ]
+
+
+def label_like(text: str) -> bool:
+    """Does the line name rather than state (a heading, a caption, a table cell)?"""
+    words = _WORD.findall(text)
+    return (len(words) <= 10 and not _FIELD_VALUE.search(text)
+            and all(w[0].isupper() or w.lower() in _JOINING for w in words))
 
 
 def _names_only(text: str) -> bool:
