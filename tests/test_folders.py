@@ -317,7 +317,7 @@ def test_a_folder_with_nothing_to_index_warns(tmp_path, content, embedder):
     docs.mkdir()
     if content == "unsupported":
         (docs / "photo.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 100)
-        (docs / "data.csv").write_text("a,b\n1,2\n")
+        (docs / "data.xyz").write_text("a,b\n1,2\n")
     result = run_cli("index", "--docs", str(docs), "--index", str(tmp_path / "index"))
     assert result.returncode == 0  # not an error: the folder can be filled from the chat window
     assert "citechat: warning:" in result.stderr and "the index is empty" in result.stderr
