@@ -36,7 +36,9 @@ _PART_AFTER = re.compile(r"\b(" + _PARTS + r")s?\s+(?:no\.?\s*)?" + _NUMBER + r"
 _PART_BEFORE = re.compile(r"\b" + _ORDINAL + r"\s+(" + _PARTS + r")\b", re.I)  # fourth season, 2nd quarter
 _QUARTER = re.compile(r"\b([QH])([1-4])\b")
 _ORDINAL_ALONE = re.compile(r"\b" + _ORDINAL + r"\b", re.I)
-_QUANTITY = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|percent\b|per cent\b|[A-Za-z]+)?")
+_QUANTITY = re.compile(r"(?<![\w.,/–-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*(%)|\s+(percent\b|per cent\b|[A-Za-z]+))?")
+# "Channel 4 series", "Apollo 11 crew": a number after a capitalised word is part of a name, not a quantity.
+_NAME_BEFORE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’]*\s+$")
 _SIDE = re.compile(r"\b(men|women|boys|girls)['’]s?\b|\b(male|female|mixed)\b", re.I)
 _SIDE_OF = {"men": "men", "boys": "men", "male": "men", "women": "women", "girls": "women", "female": "women",
             "mixed": "mixed"}
@@ -88,9 +90,9 @@ def constraints(text: str) -> set[Constraint]:
         if not any(s <= m.start() < e for s, e in taken):
             add("ordinal", _number(m.group(0)), m.span())
     for m in _QUANTITY.finditer(text):
-        if any(s <= m.start() < e for s, e in taken):
+        if any(s <= m.start() < e for s, e in taken) or _NAME_BEFORE.search(text, 0, m.start()):
             continue
-        unit = (m.group(2) or "").lower()
+        unit = (m.group(2) or m.group(3) or "").lower()
         unit = "percent" if unit in ("%", "percent", "per cent") else unit
         if unit and unit not in _NOT_UNITS:
             found.add(Constraint(f"quantity:{stem(unit)}", m.group(1).replace(",", "")))
@@ -108,23 +110,12 @@ def _between(first: str, last: str) -> list[Constraint]:
     return [Constraint("month", _MONTHS[(a + i) % 12][:3]) for i in range((b - a) % 12 + 1)]
 
 
-@dataclass(frozen=True)
-class Check:
-    """How a sentence stands to the question's constraints, each as a share of them (0 when it sets none)."""
-
-    contradicted: float  # the sentence, or failing that its heading and the sentence before, names another value
-    missing: float  # not named by the sentence, its heading or its neighbours
-
-
-def check(asked: set[Constraint], sentence: str, scope: str, around: str) -> Check:
-    """asked: the question's constraints; scope: the text that frames the sentence when it names no value of
-    a kind itself (its heading and the sentence before); around: all the text it is read with."""
-    if not asked:
-        return Check(0.0, 0.0)
-    own, framing, seen = constraints(sentence), constraints(scope), constraints(around) | constraints(sentence)
-    contradicted = missing = 0
+def contradicted(asked: set[Constraint], sentence: str, scope: str) -> float:
+    """The share of the question's constraints (asked) that the sentence names another value of, or, when it
+    names no value of that kind itself, that its scope (its heading and the sentence before) does."""
+    own, framing = constraints(sentence), constraints(scope)
+    wrong = 0
     for c in asked:
         values = {x.value for x in own if x.kind == c.kind} or {x.value for x in framing if x.kind == c.kind}
-        contradicted += bool(values) and c.value not in values
-        missing += c not in seen
-    return Check(contradicted / len(asked), missing / len(asked))
+        wrong += bool(values) and c.value not in values
+    return wrong / len(asked)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..index.terms import stem, tokenize
-from .constraints import Check, Constraint, check, constraints
+from .constraints import Constraint, constraints, contradicted
 from .retrieval import Passage, Retriever
 
 _WHEN = re.compile(r"^\s*when\b|\b(what|which|in what|by what) ([\w-]+ ){0,2}(year|years|date|day|month|time|century|decade|era|"
@@ -57,12 +57,12 @@ SENTENCE_FEATURES = [
     "coverage_passage", "missing_rare", "novelty", "log_tokens", "first_of_document", "position", "passage_rank",
     "passage_similarity", "passage_similarity_gap", "passage_lexical", "when_date", "count_number", "who_name",
     "where_name", "which_name", "why_reason", "counted_thing", "has_number", "has_date", "new_names", "speech", "typed",
-    "constraint_contradicted", "constraint_missing",
+    "constraint_contradicted",
 ]
 QUESTION_FEATURES = [
     "best_logit", "second_logit", "best_similarity", "best_coverage", "best_coverage_with_neighbours",
-    "best_missing_rare", "best_typed_match", "best_counted_thing", "best_contradicted", "best_constraint_missing",
-    "coverage_retrieved", "missing_rare_retrieved", "unknown_to_index", "constraint_missing_retrieved",
+    "best_missing_rare", "best_typed_match", "best_counted_thing", "best_contradicted",
+    "coverage_retrieved", "missing_rare_retrieved", "unknown_to_index",
     "top_similarity", "similarity_gap_1_2", "lexical_strength", "agreement", "typed", "counting", "question_tokens",
 ]
 
@@ -140,16 +140,12 @@ def _sentence_before(p: Passage, sentence: str) -> str:
     return re.split(r"(?<=[.!?:\n])\s+", before)[-1] if before else ""
 
 
-def _constraint_check(q: QuestionInfo, p: Passage, text: str) -> Check:
-    """The sentence against the question's constraints, read under its heading, after the sentence before it
-    and with a little of the text either side."""
+def _contradicted(q: QuestionInfo, p: Passage, text: str) -> float:
+    """The share of the question's constraints that the sentence contradicts, read under its heading and after
+    the sentence before it (which frame it when it names no value of a kind itself)."""
     if not q.constraints:
-        return Check(0.0, 0.0)
-    at = max(p.text.find(text), 0)
-    heading = f"{p.title} {p.section}"
-    scope = f"{heading} {_sentence_before(p, text)}"
-    around = f"{heading} {p.text[max(0, at - 300): at + len(text) + 300]}"
-    return check(q.constraints, text, scope, around)
+        return 0.0
+    return contradicted(q.constraints, text, f"{p.title} {p.section} {_sentence_before(p, text)}")
 
 
 def _resolved(q: QuestionInfo, text: str, tokens: set[str], earlier: set[str]) -> set[str]:
@@ -183,7 +179,6 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
         new_names = {w.lower() for w in _CAPITALISED.findall(text)} - q.names
         has_number, has_date = bool(_NUMBER.search(text)), bool(_DATE.search(text))
         content = [t for t in tokenize(text)]
-        constraint = _constraint_check(q, p, text)
         rows[i] = [
             sims[i], sims[i] - sims.max(), max((sims[j] for j in neighbours), default=0.0),
             covs[i], covs[i] - covs.max(), coverage(q, _resolved(q, text, tokens[i], earlier[i])),
@@ -195,20 +190,17 @@ def sentence_features(q: QuestionInfo, texts: list[str], passages: list[Passage]
             q.kinds["where"] and bool(new_names), q.kinds["which"] and bool(new_names),
             q.kinds["why"] and bool(_REASON.search(text)), bool(q.counted) and counts_it(text, q.counted),
             has_number, has_date, min(len(new_names), 5) / 5,
-            q.speech and bool(_SPEECH.search(text)), q.typed, constraint.contradicted, constraint.missing,
+            q.speech and bool(_SPEECH.search(text)), q.typed, _contradicted(q, p, text),
         ]
     return rows
 
 
 def retrieval_features(q: QuestionInfo, passages: list[Passage], agreement: float) -> np.ndarray:
     """The question-level signals that do not depend on the sentence model (the tail of QUESTION_FEATURES)."""
-    retrieved_text = " ".join(f"{p.title} {p.section} {p.text}" for p in passages)
-    retrieved = set(tokenize(retrieved_text))
-    named = constraints(retrieved_text) if q.constraints else set()
-    constraint_missing = sum(c not in named for c in q.constraints) / max(1, len(q.constraints))
+    retrieved = set(tokenize(" ".join(f"{p.title} {p.text}" for p in passages)))
     dense = sorted((p.dense_score for p in passages), reverse=True) + [0.0, 0.0]
     return np.array([
-        coverage(q, retrieved), missing_rare(q, retrieved), q.unknown, constraint_missing, dense[0], dense[0] - dense[1],
+        coverage(q, retrieved), missing_rare(q, retrieved), q.unknown, dense[0], dense[0] - dense[1],
         max((p.lexical_score for p in passages), default=0.0) / q.total, agreement, q.typed, bool(q.counted),
         math.log(1 + len(q.weights)),
     ], dtype=np.float32)
@@ -222,5 +214,5 @@ def question_features(rows: np.ndarray, logits: np.ndarray, retrieval: np.ndarra
     typed_match = f["when_date"] or f["count_number"] or f["who_name"] or f["where_name"]
     head = [logits[order[0]], logits[order[1]] if len(order) > 1 else -10.0, f["similarity"], f["coverage"],
             f["coverage_with_neighbours"], f["missing_rare"], typed_match, f["counted_thing"],
-            f["constraint_contradicted"], f["constraint_missing"]]
+            f["constraint_contradicted"]]
     return np.concatenate([np.array(head, dtype=np.float32), retrieval])
