@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections import defaultdict
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -258,8 +260,16 @@ def run_cli(*args: str, timeout: float = 180, **extra_env: str) -> subprocess.Co
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
-    """A copy of a documents folder or an index (without its lock file)."""
-    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".lock"))
+    """A copy of a documents folder or an index (without its lock file). An index database is copied through
+    SQLite: reading its file here would drop the locks this process holds on it through an open index (POSIX
+    locks belong to the process, and closing any descriptor of the file releases them all), and another
+    process's connection would then take itself for the last one and remove the write-ahead log in use."""
+    shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns(".lock", "*.sqlite", "*.sqlite-wal",
+                                                                          "*.sqlite-shm"))
+    for database in src.rglob("*.sqlite"):
+        with closing(sqlite3.connect(database)) as original:
+            with closing(sqlite3.connect(dst / database.relative_to(src))) as copy:
+                original.backup(copy)
     return dst
 
 
