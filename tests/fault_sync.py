@@ -43,6 +43,19 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def die_when_meta_set(module, key: str, message: str) -> None:
+    """Kill the process as `module` records `key` in the index's meta table."""
+    real_set_meta = module.set_meta
+
+    def set_meta(conn, name, value):
+        if name == key:
+            print(message, flush=True)
+            die()
+        return real_set_meta(conn, name, value)
+
+    module.set_meta = set_meta
+
+
 def fill_disk(mount: str) -> None:
     """Grow a file on the filesystem until it is full."""
     fd = os.open(os.path.join(mount, FILLER), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -131,27 +144,11 @@ def patch(point: str, fill: str | None) -> None:
         rewrite_every_sync()
 
     elif point == "faiss-stamp":
-        real_set_meta = local_vectors.set_meta
-
-        def set_meta(conn, key, value):
-            if key == "faiss_generation":
-                print("killed before the stamp", flush=True)
-                die()
-            return real_set_meta(conn, key, value)
-
-        local_vectors.set_meta = set_meta  # the FAISS file's stamp is recorded there
+        die_when_meta_set(local_vectors, "faiss_generation", "killed before the stamp")  # the FAISS file's stamp
         rewrite_every_sync()
 
     elif point == "upgrade":
-        real_count = local_db.set_meta
-
-        def set_meta(conn, key, value):
-            if key == "layout":
-                print("killed inside the upgrade", flush=True)
-                die()
-            return real_count(conn, key, value)
-
-        local_db.set_meta = set_meta
+        die_when_meta_set(local_db, "layout", "killed inside the upgrade")
 
     elif point == "rebuild-swap":
         real_replace = os.replace
