@@ -45,13 +45,16 @@ def imports_of(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 submodule = f"{origin}.{alias.name}"
                 targets.add(submodule if submodule in known else origin)
     ours = {t for t in targets if t == PACKAGE or t.startswith(PACKAGE + ".")}
-    resolved = set()
+    named, resolved = set(), set()
     for target in ours:
         while target not in known and "." in target:  # `import citechat.x.y` where y is a name
             target = target.rpartition(".")[0]
+        named.add(target)
         resolved.add(target)
         resolved.update(p for p in packages_of(target) if p in known)
-    return resolved - {name} - set(packages_of(name))
+    # A module's own packages run before it, so they are no import of its own, unless it names one itself
+    # (`from . import READERS` in a submodule of the package that defines READERS).
+    return resolved - {name} - (set(packages_of(name)) - named)
 
 
 def graph() -> dict[str, set[str]]:

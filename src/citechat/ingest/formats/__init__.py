@@ -12,7 +12,7 @@
         `budget.check_package(f)` before unpacking anything, a sheet counts its cells (`budget.spend_cells`),
         an image its pixels (`budget.check_pixels`), and OCR announces each page (`budget.scanned_page`).
 
-A new format is one new module, listed in _MODULES. The readers of structured formats write Markdown's shape
+A new format is one new module, listed in `standalone.MODULES` (an e-mail can then carry it as an attachment). The readers of structured formats write Markdown's shape
 (`ingest/blocks.py`), so that the text structure (`ingest/text.py`) finds their headings, lists and table rows;
 a place a person finds in the original (a slide, a sheet, an attachment, a scanned page) is a heading, so that
 it is in the section path of every passage under it. Helpers shared by readers live beside them
@@ -22,10 +22,9 @@ it is in the section path of every passage under it. Helpers shared by readers l
 from __future__ import annotations
 
 from ..ocr import scanned_page
-from . import delimited, docx, eml, epub, html, image, markdown, ods, odt, pdf, pptx, rtf, txt, xlsx
+from . import eml, image, pptx, standalone
 
-_MODULES = (txt, markdown, html, pdf, docx, pptx, xlsx, delimited, odt, ods, epub, rtf, eml, image)
-READERS = {suffix: module.read for module in _MODULES for suffix in module.SUFFIXES}
+READERS = {**standalone.READERS, **{suffix: eml.read for suffix in eml.SUFFIXES}}
 SUFFIXES = tuple(READERS)
 
 

@@ -22,7 +22,9 @@ from typing import BinaryIO
 from ..blocks import render_blocks
 from ..document import Document, TooCostly, UnreadableFile
 from ..limits import Budget
+from . import image
 from .html import html_blocks
+from .standalone import READERS
 
 SUFFIXES = (".eml",)
 FIELDS = ("From", "To", "Cc", "Date")
@@ -76,8 +78,6 @@ def _body(message: EmailMessage) -> str:
 
 def _attachments(message: EmailMessage, budget: Budget):
     """(file name, text) of each attachment of a supported type that can be read."""
-    from . import READERS, image
-
     for part in message.iter_attachments():
         budget.check()
         if part.get_content_type() == "message/rfc822":
@@ -87,7 +87,8 @@ def _attachments(message: EmailMessage, budget: Budget):
             continue
         name = os.path.basename(part.get_filename() or "")
         suffix = os.path.splitext(name)[1].lower()
-        if suffix not in READERS or (suffix in image.SUFFIXES and part.get_content_disposition() != "attachment"):
+        readable = suffix in SUFFIXES or suffix in READERS
+        if not readable or (suffix in image.SUFFIXES and part.get_content_disposition() != "attachment"):
             continue
         data = part.get_payload(decode=True) or b""
         try:
