@@ -68,16 +68,6 @@ def _decode_line(line: bytes) -> str:
         return line.decode("cp1252", errors="replace")
 
 
-def _looks_binary(data: bytes) -> bool:
-    head = data[:8192]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return False
-    if b"\x00" in head:
-        return True
-    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
-    return len(head) > 0 and controls / len(head) > 0.1
-
-
 def first_line_title(text: str, fallback: str) -> str:
     for line in text.splitlines():
         line = line.strip().lstrip("\ufeff").lstrip("#").strip()
