@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..index.terms import stem
 
@@ -61,7 +62,8 @@ def _number(word: str) -> str:
     return re.sub(r"(st|nd|rd|th)$", "", w)
 
 
-def constraints(text: str) -> set[Constraint]:
+@lru_cache(maxsize=4096)  # a passage's sentences are read again for every question that retrieves it
+def constraints(text: str) -> frozenset[Constraint]:
     """Every value of a constrainable kind that the text names."""
     found: set[Constraint] = set()
     taken: list[tuple[int, int]] = []  # spans already read, so "season 4" is not also the quantity 4
@@ -96,7 +98,7 @@ def constraints(text: str) -> set[Constraint]:
         unit = "percent" if unit in ("%", "percent", "per cent") else unit
         if unit and unit not in _NOT_UNITS:
             found.add(Constraint(f"quantity:{stem(unit)}", m.group(1).replace(",", "")))
-    return found
+    return frozenset(found)
 
 
 def _between(first: str, last: str) -> list[Constraint]:
@@ -110,7 +112,7 @@ def _between(first: str, last: str) -> list[Constraint]:
     return [Constraint("month", _MONTHS[(a + i) % 12][:3]) for i in range((b - a) % 12 + 1)]
 
 
-def contradicted(asked: set[Constraint], sentence: str, scope: str) -> float:
+def contradicted(asked: frozenset[Constraint], sentence: str, scope: str) -> float:
     """The share of the question's constraints (asked) that the sentence names another value of, or, when it
     names no value of that kind itself, that its scope (its heading and the sentence before) does."""
     own, framing = constraints(sentence), constraints(scope)

@@ -81,7 +81,7 @@ class QuestionInfo:
     unknown: float  # idf share of question tokens that occur nowhere in the index
     names: set[str] = field(default_factory=set)  # lower-cased capitalised words of the question
     counted: str = ""  # the stem of what a "how many" question counts ("day")
-    constraints: set[Constraint] = field(default_factory=set)  # "in 2021", "season 4": values an answer must share
+    constraints: frozenset[Constraint] = frozenset()  # "in 2021", "season 4": values an answer must share
 
     @property
     def typed(self) -> bool:

@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import shlex
+from collections import Counter
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -334,12 +335,9 @@ def bm25_scores(query: list[str], documents: list[list[str]], stats: TermStats) 
     scores = []
     for terms in documents:
         norm = BM25_K1 * (1 - BM25_B + BM25_B * len(terms) / (stats.average_length or 1.0))
-        score = 0.0
-        for term, weight in weights.items():
-            tf = terms.count(term)
-            if tf:
-                score += weight * tf / (tf + norm)
-        scores.append(score)
+        counts = Counter(terms)
+        scores.append(sum(weight * counts[term] / (counts[term] + norm) for term, weight in weights.items()
+                          if counts[term]))
     return scores
 
 
