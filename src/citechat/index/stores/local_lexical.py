@@ -23,7 +23,7 @@ CANDIDATES_FACTOR = 2
 # FTS5 scores every chunk that holds a searched term, so the candidates come from a question's rarest terms:
 # as many as hold at most this many chunks together (always the rarest one). Frequent terms weigh little in
 # BM25 (idf); they still count when the candidates are scored.
-POSTINGS_BUDGET = 20_000
+POSTINGS_BUDGET = 5_000
 
 
 def add(conn: sqlite3.Connection, rows: Iterable[tuple[int, Chunk]]) -> int:
