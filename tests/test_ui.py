@@ -311,7 +311,8 @@ def test_api_ask_through_gradio_client(server, ui_bot):
     finally:
         del ui_bot.sync
     assert "Altman" in text and info["sources"]
-    assert peak == [1, 1], "two syncs overlapped"
+    # Both rebuilds ran (the folder watcher may add one of its own), never two at once.
+    assert len(peak) >= 2 and max(peak) == 1, f"syncs overlapped: {peak}"
     assert SEED in {d.source for d in ui_bot.documents}
 
 
