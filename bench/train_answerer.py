@@ -37,7 +37,7 @@ import numpy as np
 
 import citechat
 from citechat.answering.answer_model import MODEL_FILE
-from citechat.answering.constraints import constraints
+from citechat.answering.constraints import MONTHS, ORDINALS, constraints
 from citechat.eval import normalise
 from citechat.answering.extractive import agreement, sentence_signals
 from citechat.answering.retrieval import Retriever, tokenize
@@ -52,9 +52,8 @@ COMPOUND_SHARE = 0.3  # of each article's answerable questions, paired into comp
 K = 5
 
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
-_ORDINAL_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+_MONTHS = [m.capitalize() for m in MONTHS]
+_ORDINAL_WORDS = ORDINALS[:10]
 _SWAPS = [
     (re.compile(r"\b(1[5-9]\d\d|20\d\d)\b"), lambda m, rng: str(int(m.group(1)) + rng.choice([-3, -2, -1, 1, 2, 3]))),
     (re.compile(r"\b(" + "|".join(_MONTHS) + r")\b"), lambda m, rng: rng.choice([x for x in _MONTHS if x != m.group(1)])),

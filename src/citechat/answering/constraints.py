@@ -13,26 +13,25 @@ from functools import lru_cache
 
 from ..index.terms import stem
 
-_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
              "eighteenth", "nineteenth", "twentieth"]
 _CARDINALS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
               "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"]
 _PARTS = ("season|series|edition|episode|chapter|volume|part|phase|round|stage|quarter|half|term|leg|game|"
           "week|day|act|book|film|tournament|conference|congress|olympiad|amendment|generation|wave")
-_ORDINAL = r"(?:\d{1,3}(?:st|nd|rd|th)|" + "|".join(_ORDINALS) + ")"
+_ORDINAL = r"(?:\d{1,3}(?:st|nd|rd|th)|" + "|".join(ORDINALS) + ")"
 _NUMBER = r"(?:\d{1,3}|" + "|".join(_CARDINALS) + ")"
 
 _YEAR = re.compile(r"(?<![\d.,$£€])(1[5-9]\d\d|20\d\d)(?:s\b)?(?![\d.,]\d)")
-_MONTH = re.compile(r"\b(" + "|".join(m.capitalize() for m in _MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|"
-                    r"Nov|Dec)\b\.?")
-_MONTH_NAME = r"(?:" + "|".join(m.capitalize() for m in _MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+_MONTH_NAME = r"(?:" + "|".join(m.capitalize() for m in MONTHS) + r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+_MONTH = re.compile(r"\b(" + _MONTH_NAME + r")\b\.?")
 # "from April to September", "2019-2021", "between 1990 and 1995": every value in between is named too.
-_RANGE = re.compile(r"\b(?:(?:from\s+)?(" + _MONTH_NAME + r"|1[5-9]\d\d|20\d\d)\s*(?:-|–|—|to|until|till|through)\s*|"
-                    r"between\s+(" + _MONTH_NAME + r"|1[5-9]\d\d|20\d\d)\s+and\s+)(" + _MONTH_NAME +
-                    r"|1[5-9]\d\d|20\d\d)\b")
+_POINT = _MONTH_NAME + r"|1[5-9]\d\d|20\d\d"
+_RANGE = re.compile(r"\b(?:(?:from\s+)?(" + _POINT + r")\s*(?:-|–|—|to|until|till|through)\s*|between\s+(" + _POINT
+                    + r")\s+and\s+)(" + _POINT + r")\b")
 _PART_AFTER = re.compile(r"\b(" + _PARTS + r")s?\s+(?:no\.?\s*)?" + _NUMBER + r"\b", re.I)  # season 4, week two
 _PART_BEFORE = re.compile(r"\b" + _ORDINAL + r"\s+(" + _PARTS + r")\b", re.I)  # fourth season, 2nd quarter
 _QUARTER = re.compile(r"\b([QH])([1-4])\b")
@@ -57,8 +56,8 @@ def _number(word: str) -> str:
     w = word.lower().rstrip(".")
     if w in _CARDINALS:
         return str(_CARDINALS.index(w) + 1)
-    if w in _ORDINALS:
-        return str(_ORDINALS.index(w) + 1)
+    if w in ORDINALS:
+        return str(ORDINALS.index(w) + 1)
     return re.sub(r"(st|nd|rd|th)$", "", w)
 
 
@@ -108,8 +107,8 @@ def _between(first: str, last: str) -> list[Constraint]:
         return [Constraint("year", str(y)) for y in range(a, b + 1)] if 0 < b - a <= 100 else []
     if first.isdigit() or last.isdigit():
         return []
-    a, b = (_MONTHS.index(next(m for m in _MONTHS if m.startswith(x[:3].lower()))) for x in (first, last))
-    return [Constraint("month", _MONTHS[(a + i) % 12][:3]) for i in range((b - a) % 12 + 1)]
+    a, b = (MONTHS.index(next(m for m in MONTHS if m.startswith(x[:3].lower()))) for x in (first, last))
+    return [Constraint("month", MONTHS[(a + i) % 12][:3]) for i in range((b - a) % 12 + 1)]
 
 
 def contradicted(asked: frozenset[Constraint], sentence: str, scope: str) -> float:
