@@ -60,11 +60,6 @@ def counts(conn: sqlite3.Connection, terms: Iterable[str]) -> dict[str, int]:
     return {t: found.get(t, 0) for t in wanted}
 
 
-def stats(conn: sqlite3.Connection, meta: dict[str, str], terms: Iterable[str]) -> TermStats:
-    n = int(meta["n_chunks"])
-    return TermStats(n, int(meta["total_terms"]) / n if n else 0.0, counts(conn, terms))
-
-
 def candidates(conn: sqlite3.Connection, terms: list[str], n: int, known: dict[str, int]) -> list[int]:
     """Ids of the chunks FTS5 ranks best for any of `terms` (their counts in `known`), best first."""
     present, postings = [], 0

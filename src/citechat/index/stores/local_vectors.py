@@ -20,13 +20,14 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from ...ingest.files import UnsafeFile, open_regular
+from ...ingest.files import UnsafeFile, open_regular, sha256_of
 from .base import IndexCorrupt
-from .local_db import read_meta, set_meta, transaction
+from .local_db import DB_NAME, read_meta, set_meta, transaction
 
 FAISS_NAME = "vectors.faiss"
 NPROBE = 32
@@ -69,10 +70,9 @@ class VectorIndex:
                 self.index.add_with_ids(vectors, ids)
             by_generation: dict[int, list[int]] = {}
             for g, chunk_id, was_added in log:
-                if was_added:
-                    self.added.append((g, 1))
-                else:
+                if not was_added:
                     by_generation.setdefault(g, []).append(chunk_id)
+            self.added += sorted(Counter(g for g, _, was_added in log if was_added).items())
             self.pending += [(g, np.array(ids, dtype=np.int64)) for g, ids in sorted(by_generation.items())]
             self.generation = generation
             self.release()
@@ -97,7 +97,9 @@ class VectorIndex:
         # machine). This holds for the calling thread only; building and training keep every core.
         faiss.omp_set_num_threads(1)
         with self.lock:
-            extra = sum(n for g, n in self.added if g > since)
+            # Added after `since`, and removed by then but still read by an older snapshot: neither is seen.
+            extra = (sum(n for g, n in self.added if g > since)
+                     + sum(len(ids) for g, ids in self.pending if g <= since))
             want = k + extra if self.kind == "flat" else max(RERANK, 4 * k) + extra
             want = min(want, self.index.ntotal)
             if want <= 0:
@@ -153,7 +155,7 @@ def shared(conn: sqlite3.Connection, index_dir: Path, meta: dict[str, str], exac
     transaction's): the one already in memory brought up to date, else `vectors.faiss` and the log since,
     else built from the database. reader: the snapshot that will search it (it must have a `generation`),
     registered first so that nothing it still sees is taken out."""
-    info = os.stat(index_dir / "chunks.sqlite")
+    info = os.stat(index_dir / DB_NAME)
     key = (info.st_dev, info.st_ino)
     generation = int(meta["generation"])
     with _registry_lock:
@@ -249,12 +251,9 @@ def _write(index_dir: Path, index: VectorIndex) -> None:
 
 def _stamp(index_dir: Path, conn: sqlite3.Connection, index: VectorIndex) -> None:
     path = index_dir / FAISS_NAME
-    digest = hashlib.sha256()
-    with open_regular(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    digest = sha256_of(path)
     with transaction(conn):
-        for key, value in (("faiss_generation", index.generation), ("faiss_sha256", digest.hexdigest()),
+        for key, value in (("faiss_generation", index.generation), ("faiss_sha256", digest),
                            ("faiss_file", _file_stamp(os.lstat(path))), ("faiss_kind", index.kind),
                            ("log_from", index.generation)):
             set_meta(conn, key, str(value))
