@@ -13,7 +13,7 @@ from .answering.chat import History, clean_question, condense
 from .answering.extractive import ExtractiveAnswerer
 from .answering.llm import LLMAnswerer, check_spec, failure, make_chat_model
 from .answering.retrieval import Passage, Retriever
-from .answering.types import Answer, locate
+from .answering.types import Answer, final_answer, locate
 from .config import Settings
 from .errors import CitechatError
 from .index.embeddings import Embedder
@@ -181,12 +181,7 @@ class Bot:
 
     def answer(self, question: str, history: History | None = None, k: int = 5) -> Answer:
         """Answer from the documents, citing each statement; `refused` is set when they do not answer it."""
-        result = None
-        for piece in self.stream(question, history, k=k):
-            if isinstance(piece, Answer):
-                result = piece
-        assert result is not None
-        return result
+        return final_answer(self.stream(question, history, k=k))
 
     def as_retriever(self, k: int = 5):
         """A LangChain BaseRetriever over the same hybrid retrieval."""

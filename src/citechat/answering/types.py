@@ -105,6 +105,16 @@ def read_by_ocr(item) -> bool:
     return scanned is not None and (not item.page or item.page == scanned)
 
 
+def final_answer(pieces) -> Answer:
+    """The Answer that ends a stream of text pieces (`Bot.stream`)."""
+    result = None
+    for piece in pieces:
+        if isinstance(piece, Answer):
+            result = piece
+    assert result is not None
+    return result
+
+
 def shorten(text: str, limit: int) -> str:
     """The text on one line, cut at a word to at most `limit` characters (with "…")."""
     text = re.sub(r"\s+", " ", text).strip()

@@ -15,7 +15,7 @@ from ..config import Settings
 from ..errors import CitechatError, log_line, user_message
 from ..terminal import shown_name
 from ..web.service import ChatService, open_bot
-from ..web.watch import FolderWatcher, sync_at_start
+from ..web.watch import FolderWatcher, follow_folder
 from .server import create_server
 
 
@@ -43,9 +43,7 @@ class ServiceOpener:
 
     def _open(self) -> ChatService:
         service = ChatService(open_bot(self.settings, notify=say))
-        threading.Thread(target=sync_at_start, args=(service, say), daemon=True).start()
-        if self.watch:
-            self.watcher = FolderWatcher(service, say).start()
+        _, self.watcher = follow_folder(service, say, self.watch)
         return service
 
     def start(self) -> None:

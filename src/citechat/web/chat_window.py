@@ -33,7 +33,8 @@ from .render import (  # noqa: E402
     status_html,
 )
 from .examples import example_questions  # noqa: E402
-from .service import ChatService, check_request, recent_history  # noqa: E402
+from ..question_limits import recent_history  # noqa: E402
+from .service import ChatService, check_request  # noqa: E402
 
 N_EXAMPLES = 4
 

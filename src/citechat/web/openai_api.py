@@ -38,7 +38,8 @@ from starlette.exceptions import HTTPException
 from ..answering.types import Answer
 from ..errors import redact
 from .security import WRONG_KEY, bearer_matches
-from .service import MAX_REQUEST_BYTES, ChatService, RequestTooLarge
+from ..question_limits import RequestTooLarge
+from .service import MAX_REQUEST_BYTES, ChatService
 
 MODEL = "citechat"
 IGNORED_ROLES = {"system", "developer", "tool", "function"}

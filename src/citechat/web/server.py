@@ -32,7 +32,7 @@ from .guards import LOOPBACK_HOSTS, install_guards
 from .openai_api import create_api
 from .security import RefuseToServe, allowed_hosts, api_key_for, check_exposure, is_loopback
 from .service import MAX_REQUEST_BYTES, ChatService, open_bot
-from .watch import FolderWatcher, sync_at_start
+from .watch import FolderWatcher, follow_folder
 
 # Requests still running this long after Ctrl+C are cancelled.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -200,10 +200,7 @@ def launch(
     if not is_loopback(host):
         say(f"citechat: answering to the names {', '.join(hosts)}; add the names browsers use to reach this machine "
             "with --allowed-host NAME. Beyond this machine, serve it behind a reverse proxy with TLS (see README).")
-    running.started_sync = threading.Thread(target=sync_at_start, args=(service, say), daemon=True)
-    running.started_sync.start()
-    if watch:
-        running.watcher = FolderWatcher(service, say).start()
+    running.started_sync, running.watcher = follow_folder(service, say, watch)
     if block:
         # uvicorn stops on Ctrl+C or SIGTERM, then raises the signal again: make SIGTERM end the process the
         # way Ctrl+C does, through the finally blocks, so that the upload folder is removed.

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..answering.retrieval import Passage
-from ..answering.types import Answer
+from ..answering.types import Answer, final_answer
 from ..bot import Bot
 from ..config import Settings
 from ..errors import BadRequest, CitechatError, log_line
-from ..question_limits import RequestTooLarge, check_limits, recent_history  # noqa: F401 - the surfaces' limits
+from ..question_limits import check_limits
 from ..index.stores.base import IndexNotFound
 from ..answering.llm import LLMFailed
 from ..index.sync import SyncReport, sync_index
@@ -81,10 +81,7 @@ def open_bot(bot_or_settings: Bot | Settings, notify: Callable[[str], None] = la
         return Bot(bot_or_settings)
     except IndexNotFound:
         notify(f"No index in {bot_or_settings.index_dir} yet; building it from {bot_or_settings.docs_dir}...")
-        report = sync_index(bot_or_settings, notify=notify)
-        for item in report.skipped:
-            notify(f"skipped {item.source}: {item.reason}")
-        notify(report.summary())
+        notify(sync_index(bot_or_settings, notify=notify).summary())  # what it skipped: said by the sync at start
         return Bot(bot_or_settings)
 
 
@@ -150,11 +147,7 @@ class ChatService:
             yield piece
 
     def answer(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        result = None
-        for piece in self.stream(question, history):
-            if isinstance(piece, Answer):
-                result = piece
-        return result
+        return final_answer(self.stream(question, history))
 
     def newly_skipped(self) -> list[Skipped]:
         """The files the latest sync skipped that have not been said before (a log says each once)."""

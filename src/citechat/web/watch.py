@@ -28,6 +28,14 @@ def _visible(path: str, root: Path) -> bool:
     return not any(part.startswith(".") for part in parts)
 
 
+def follow_folder(service: ChatService, say, watch: bool) -> tuple[threading.Thread, FolderWatcher | None]:
+    """Sync the index with its folder now, in the background, and with watch=True whenever the folder changes
+    (the watcher, to stop when done)."""
+    started = threading.Thread(target=sync_at_start, args=(service, say), daemon=True)
+    started.start()
+    return started, FolderWatcher(service, say).start() if watch else None
+
+
 def sync_at_start(service: ChatService, say) -> None:
     """Pick up what changed while no server was watching (files added, or an upload cut short by a crash)."""
     try:
