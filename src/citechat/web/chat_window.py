@@ -49,6 +49,8 @@ class ChatWindow:
 
     def __init__(self, service: ChatService) -> None:
         self.service = service
+        # The example questions read every chunk's headings: worked out once per index generation, not per page.
+        self._examples: tuple[tuple, list[str]] = ((), [])
 
     def doc_choices(self) -> list[str]:
         return [d.source for d in self.service.bot.documents]
@@ -79,7 +81,11 @@ class ChatWindow:
         return self.panels(chosen, chosen_back)
 
     def examples(self):
-        questions = example_questions(self.service.bot, N_EXAMPLES)
+        meta = self.service.bot.snapshot.meta
+        key = (meta.get("generation"), meta.get("excluded"))
+        if self._examples[0] != key:
+            self._examples = (key, example_questions(self.service.bot, N_EXAMPLES))
+        questions = self._examples[1]
         buttons = [gr.Button(value=q, visible=True) for q in questions]
         return [*buttons, *(gr.Button(visible=False) for _ in range(N_EXAMPLES - len(buttons))),
                 gr.HTML(visible=bool(questions))]
